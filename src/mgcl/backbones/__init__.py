@@ -1,0 +1,67 @@
+"""Backbone registry: ``get_backbone("aisfx")``, ``get_backbone("clap", checkpoint=...)``.
+
+Each entry is a factory taking keyword options; modules are imported lazily so that an
+audio-only user never imports transformers.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Callable
+
+from mgcl.backbones.base import AudioFeatures, Backbone, l2_normalize
+from mgcl.errors import BackboneError
+
+# name -> ("module:factory", one-line description)
+_REGISTRY: dict[str, tuple[str, str]] = {
+    "aisfx": (
+        "mgcl.backbones.aisfx:AisfxBackbone",
+        "pretrained sound-effects CNN shipped in the aisfx wheel (offline, audio-only, 512-d)",
+    ),
+    "clap": (
+        "mgcl.backbones.clap:ClapBackbone",
+        "Hugging Face CLAP; --checkpoint ID_OR_DIR (default laion/clap-htsat-unfused)",
+    ),
+    "clap-random": (
+        "mgcl.backbones.clap:random_clap",
+        "full-size CLAP architecture with RANDOM weights (benchmarks only, meaningless output)",
+    ),
+    "clap-tiny-random": (
+        "mgcl.backbones.clap:tiny_random_clap",
+        "tiny CLAP with RANDOM weights (tests only, meaningless output)",
+    ),
+}
+
+
+def available_backbones() -> dict[str, str]:
+    """Registry names and their one-line descriptions."""
+    return {name: desc for name, (_, desc) in _REGISTRY.items()}
+
+
+def register_backbone(name: str, target: str, description: str = "") -> None:
+    """Register a factory given as ``"package.module:callable"``."""
+    _REGISTRY[name] = (target, description)
+
+
+def _resolve(target: str) -> Callable[..., Backbone]:
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def get_backbone(name: str, **options) -> Backbone:
+    """Build a backbone by registry name; unknown names give a one-line error listing choices."""
+    if name not in _REGISTRY:
+        raise BackboneError(
+            f"unknown backbone '{name}' (choose from: {', '.join(sorted(_REGISTRY))})"
+        )
+    return _resolve(_REGISTRY[name][0])(**options)
+
+
+__all__ = [
+    "AudioFeatures",
+    "Backbone",
+    "available_backbones",
+    "get_backbone",
+    "l2_normalize",
+    "register_backbone",
+]

@@ -1,0 +1,108 @@
+"""The backbone protocol: the only place where audio and text meet a pretrained network.
+
+A backbone turns waveforms into clip and frame embeddings and (when it has a text tower)
+sentences into text embeddings, all L2-normalised and in the same joint space.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, Sequence, runtime_checkable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+@dataclass
+class AudioFeatures:
+    """Embeddings of a batch of clips.
+
+    clip:       (B, D) float32, each row L2-normalised.
+    frames:     (B, T, D) float32, each real frame L2-normalised, padded frames zero.
+    frame_mask: (B, T) bool, True where the frame covers real audio (not padding/repeats).
+    """
+
+    clip: torch.Tensor
+    frames: torch.Tensor
+    frame_mask: torch.Tensor
+
+    def __post_init__(self) -> None:
+        b, d = self.clip.shape
+        if self.frames.ndim != 3 or self.frames.shape[0] != b or self.frames.shape[2] != d:
+            raise ValueError(f"frames {tuple(self.frames.shape)} do not match clip {(b, d)}")
+        if tuple(self.frame_mask.shape) != tuple(self.frames.shape[:2]):
+            raise ValueError(
+                f"frame_mask {tuple(self.frame_mask.shape)} does not match frames "
+                f"{tuple(self.frames.shape[:2])}"
+            )
+
+    def __len__(self) -> int:
+        return self.clip.shape[0]
+
+    def __getitem__(self, index) -> "AudioFeatures":
+        """Select clips by integer index array / slice / boolean mask; trims frame padding."""
+        if isinstance(index, int):
+            index = [index]
+        clip, frames, mask = self.clip[index], self.frames[index], self.frame_mask[index]
+        t = int(mask.sum(dim=1).max()) if mask.numel() else 0
+        return AudioFeatures(clip, frames[:, : max(t, 1)], mask[:, : max(t, 1)])
+
+    @property
+    def dim(self) -> int:
+        return self.clip.shape[1]
+
+    def split(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """One ``(clip (D,), frames (T_i, D))`` pair per clip, padding removed."""
+        return [
+            (self.clip[i], self.frames[i][self.frame_mask[i]]) for i in range(len(self))
+        ]
+
+    @staticmethod
+    def stack(items: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> "AudioFeatures":
+        """Pad per-clip ``(clip (D,), frames (T_i, D))`` pairs into one batch with a mask."""
+        if len(items) == 0:
+            raise ValueError("cannot stack zero clips")
+        d = items[0][0].shape[-1]
+        t = max(max(f.shape[0] for _, f in items), 1)
+        clip = torch.stack([c.float() for c, _ in items])
+        frames = torch.zeros(len(items), t, d, dtype=torch.float32)
+        mask = torch.zeros(len(items), t, dtype=torch.bool)
+        for i, (_, f) in enumerate(items):
+            frames[i, : f.shape[0]] = f.float()
+            mask[i, : f.shape[0]] = True
+        return AudioFeatures(clip, frames, mask)
+
+
+def l2_normalize(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    """``x / ||x||`` along ``dim`` (zero vectors stay zero)."""
+    return F.normalize(x, p=2.0, dim=dim, eps=1e-12)
+
+
+@runtime_checkable
+class Backbone(Protocol):
+    """What every backbone offers.
+
+    Attributes
+    ----------
+    name:        registry name (``"aisfx"``, ``"clap"``, ...).
+    identity:    string that changes whenever the embeddings would change (weights,
+                 checkpoint, preprocessing version); keys the feature store.
+    sample_rate: rate (Hz) that ``encode_audio`` expects.
+    dim:         embedding dimension D.
+    has_text:    True when ``encode_text`` works.
+    """
+
+    name: str
+    identity: str
+    sample_rate: int
+    dim: int
+    has_text: bool
+
+    def encode_audio(self, waveforms: Sequence[np.ndarray]) -> AudioFeatures:
+        """Float32 mono waveforms at ``sample_rate`` (any lengths) -> AudioFeatures."""
+        ...
+
+    def encode_text(self, texts: Sequence[str]) -> torch.Tensor:
+        """Sentences -> (N, D) L2-normalised; raises BackboneError for audio-only backbones."""
+        ...
