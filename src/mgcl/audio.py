@@ -76,6 +76,7 @@ def load_audio(path: str | os.PathLike, sample_rate: int) -> np.ndarray:
         samples, sr = sf.read(str(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        reason = reason.split("': ", 1)[-1].rstrip(".")  # drop libsndfile's "Error opening '<path>': "
         raise AudioError(source, f"not audio or undecodable ({reason})") from None
     if samples.shape[0] == 0:
         raise AudioError(source, "zero-length audio (no samples)")

@@ -1,0 +1,30 @@
+"""Few-shot methods by name: ``make_method("mgcl", **hyper_parameters)``."""
+
+from __future__ import annotations
+
+import importlib
+
+from mgcl.errors import MgclError
+from mgcl.methods.base import Method, TextFeatures
+
+_METHODS: dict[str, str] = {
+    "prototype": "mgcl.methods.prototype:Prototype",
+}
+
+
+def available_methods() -> list[str]:
+    return list(_METHODS)
+
+
+def method_class(name: str) -> type[Method]:
+    if name not in _METHODS:
+        raise MgclError(f"unknown method '{name}' (choose from: {', '.join(_METHODS)})")
+    module, _, attr = _METHODS[name].partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def make_method(name: str, **params) -> Method:
+    return method_class(name)(**params)
+
+
+__all__ = ["Method", "TextFeatures", "available_methods", "make_method", "method_class"]

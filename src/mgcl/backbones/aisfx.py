@@ -1,0 +1,254 @@
+"""``aisfx``: the pretrained sound-effects embedding network shipped in the aisfx wheel.
+
+Real weights, no network access: the PyPI package ``aisfx`` 0.1.2 (MIT; Ma et al., ISMIR
+2022, model "X-Sequential-CE") carries its checkpoint inside the wheel. Install it with
+``pip install --no-deps aisfx==0.1.2`` (its pins on numpy 1.23 / librosa 0.9 must not be
+installed). We load only the checkpoint, with ``weights_only=True`` and an explicit
+allow-list, and rebuild the network here so that frame embeddings are reachable.
+
+Pipeline for one clip (44.1 kHz mono waveform x):
+    x / max|x|  ->  |STFT_2048,hop1024(x)|^2  ->  96-bin HTK mel (L1-normalised filters)
+    ->  log10(1 + 10^4 mel) / 9.4578  ->  blocks of 100 frames, hop 50   (n_blocks, 100, 96)
+    ->  CNN 64-128-256-512 (3 max-pools 2x2)  ->  mean over frequency   (n_blocks, 512, 12)
+    block embedding  = max over the 12 time steps                        (n_blocks, 512)
+    clip embedding   = normalise(mean over blocks of block embeddings)   (512,)
+    frame embeddings = the time steps of each block; overlapping halves are kept once
+                       (block b contributes its first 6 steps, the last block all 12),
+                       about 5.4 frames per second, each normalised       (T, 512)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import math
+from functools import lru_cache
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from mgcl.backbones.base import AudioFeatures, l2_normalize
+from mgcl.errors import BackboneError
+
+SAMPLE_RATE = 44100
+N_FFT = 2048
+HOP = 1024
+N_MELS = 96
+LOG_MAX = 9.457798957824707  # the package's 'original' normalisation maximum
+BLOCK = 100  # spectrogram frames per block (~2.3 s)
+BLOCK_HOP = 50
+POOL = 8  # three 2x2 max-pools: one output time step per 8 spectrogram frames
+STEPS = BLOCK // POOL  # 12 time steps per block
+FRONTEND_VERSION = "frontend-v1"
+
+
+# --------------------------------------------------------------------------- front end
+def hz_to_mel_htk(f: np.ndarray) -> np.ndarray:
+    """HTK mel scale: m = 2595 log10(1 + f / 700)."""
+    return 2595.0 * np.log10(1.0 + np.asarray(f, dtype=np.float64) / 700.0)
+
+
+def mel_to_hz_htk(m: np.ndarray) -> np.ndarray:
+    """Inverse HTK mel scale: f = 700 (10^(m / 2595) - 1)."""
+    return 700.0 * (10.0 ** (np.asarray(m, dtype=np.float64) / 2595.0) - 1.0)
+
+
+@lru_cache(maxsize=4)
+def mel_filterbank(sr: int = SAMPLE_RATE, n_fft: int = N_FFT, n_mels: int = N_MELS) -> np.ndarray:
+    """Triangular HTK mel filters, each row L1-normalised: (n_mels, n_fft // 2 + 1).
+
+    Same as ``librosa.filters.mel(sr, n_fft, n_mels, fmin=0, fmax=sr/2, htk=True, norm=1)``.
+    """
+    fft_freqs = np.linspace(0.0, sr / 2.0, 1 + n_fft // 2)
+    mel_pts = mel_to_hz_htk(np.linspace(hz_to_mel_htk(0.0), hz_to_mel_htk(sr / 2.0), n_mels + 2))
+    fdiff = np.diff(mel_pts)
+    ramps = mel_pts[:, None] - fft_freqs[None, :]
+    lower = -ramps[:-2] / fdiff[:-1, None]
+    upper = ramps[2:] / fdiff[1:, None]
+    weights = np.maximum(0.0, np.minimum(lower, upper))
+    norms = np.abs(weights).sum(axis=1, keepdims=True)
+    weights = np.where(norms > np.finfo(np.float32).tiny, weights / np.maximum(norms, 1e-30), weights)
+    return weights.astype(np.float32)
+
+
+def log_mel(wave: torch.Tensor) -> torch.Tensor:
+    """Peak-normalised log-mel spectrogram of one clip: (n,) -> (T, 96), T = 1 + n // 1024.
+
+    ``log10(1 + 10^4 * mel_power) / 9.4578`` with a centred, zero-padded, periodic-Hann STFT.
+    """
+    peak = wave.abs().max()
+    wave = wave / torch.where(peak > 0, peak, torch.ones_like(peak))
+    spec = torch.stft(
+        wave,
+        n_fft=N_FFT,
+        hop_length=HOP,
+        window=torch.hann_window(N_FFT, device=wave.device),
+        center=True,
+        pad_mode="constant",
+        return_complex=True,
+    )
+    power = spec.real.square() + spec.imag.square()  # (1025, T)
+    mel = torch.from_numpy(mel_filterbank()).to(wave.device) @ power  # (96, T)
+    return (torch.log10(1.0 + 10000.0 * mel) / LOG_MAX).T.contiguous()
+
+
+def n_blocks(n_frames: int, block: int = BLOCK, hop: int = BLOCK_HOP) -> int:
+    """Blocks covering all frames, the last one zero-padded: max(1, ceil((T - block)/hop) + 1)."""
+    return max(1, math.ceil((n_frames - block) / hop) + 1)
+
+
+def to_blocks(spec: torch.Tensor, block: int = BLOCK, hop: int = BLOCK_HOP) -> torch.Tensor:
+    """(T, M) -> (n_blocks, block, M), zero-padded at the end (the package's ``blocking``
+    with ``drop_partial_block=False``)."""
+    nb = n_blocks(spec.shape[0], block, hop)
+    padded = F.pad(spec, (0, 0, 0, (nb - 1) * hop + block - spec.shape[0]))
+    return padded.unfold(0, block, hop).transpose(1, 2).contiguous()
+
+
+def frame_layout(n_frames: int) -> tuple[list[tuple[int, int]], int]:
+    """Which time steps of which block form the clip's frame sequence, and how many are real.
+
+    Returns ``([(block, n_steps_kept), ...], n_valid)``: every block but the last keeps its
+    first BLOCK_HOP // POOL = 6 steps (the rest is repeated by the next block), the last keeps
+    all 12. A step covers spectrogram frames [8j, 8j + 8) of its block and is real when
+    its first frame is inside the clip.
+    """
+    nb = n_blocks(n_frames)
+    keep = BLOCK_HOP // POOL
+    layout = [(b, keep) for b in range(nb - 1)] + [(nb - 1, STEPS)]
+    starts = [b * BLOCK_HOP + POOL * j for b, k in layout for j in range(k)]
+    n_valid = sum(1 for s in starts if s < n_frames)
+    return layout, max(n_valid, 1)
+
+
+# --------------------------------------------------------------------------- network
+class ConvBlock(nn.Module):
+    """(conv3x3 -> BN -> ReLU) x 2 -> max-pool; parameter names match the aisfx checkpoint."""
+
+    def __init__(self, c_in: int, c_out: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, padding=1, bias=False)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c_out)
+        self.bn2 = nn.BatchNorm2d(c_out)
+
+    def forward(self, x: torch.Tensor, pool: int) -> torch.Tensor:
+        x = F.relu(self.bn1(self.conv1(x)))
+        x = F.relu(self.bn2(self.conv2(x)))
+        return F.max_pool2d(x, pool) if pool > 1 else x
+
+
+class AisfxNet(nn.Module):
+    """The aisfx EmbeddingNet (4 conv blocks, 64-128-256-512) returning frame features.
+
+    forward: blocks (B, 100, 96) -> (B, 512, 12) = conv features averaged over frequency.
+    """
+
+    def __init__(self, width: int = 64):
+        super().__init__()
+        self.conv_block1 = ConvBlock(1, width)
+        self.conv_block2 = ConvBlock(width, 2 * width)
+        self.conv_block3 = ConvBlock(2 * width, 4 * width)
+        self.conv_block4 = ConvBlock(4 * width, 8 * width)
+
+    def forward(self, blocks: torch.Tensor) -> torch.Tensor:
+        x = blocks.unsqueeze(1)
+        x = self.conv_block1(x, 2)
+        x = self.conv_block2(x, 2)
+        x = self.conv_block3(x, 2)
+        x = self.conv_block4(x, 1)
+        return x.mean(dim=3)
+
+
+def checkpoint_path() -> Path:
+    """Path of ``checkpoint.pth`` inside the installed aisfx package (without importing it)."""
+    spec = importlib.util.find_spec("aisfx")
+    if spec is None or not spec.submodule_search_locations:
+        raise BackboneError(
+            "the aisfx weights are not installed: run `pip install --no-deps aisfx==0.1.2`"
+        )
+    path = Path(list(spec.submodule_search_locations)[0]) / "models" / "checkpoint.pth"
+    if not path.is_file():
+        raise BackboneError(f"aisfx is installed but its checkpoint is missing: {path}")
+    return path
+
+
+def load_checkpoint(path: Path) -> dict[str, torch.Tensor]:
+    """The checkpoint's state dict, loaded with ``weights_only=True``.
+
+    The file is a pickled ``(state_dict, {dataset: (np.int64, int)})`` tuple; the only
+    non-tensor globals it needs are numpy's scalar reconstructor and dtypes, allowed by name.
+    """
+    try:
+        from numpy._core.multiarray import scalar  # numpy >= 2
+    except ImportError:  # pragma: no cover - numpy 1.x
+        from numpy.core.multiarray import scalar
+    allowed = [(scalar, "numpy.core.multiarray.scalar"), np.dtype, type(np.dtype(np.int64))]
+    try:
+        with torch.serialization.safe_globals(allowed):
+            state, _ = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - report any failure as one line
+        raise BackboneError(f"cannot load aisfx checkpoint {path}: {exc}".splitlines()[0]) from None
+    prefix = "embedding_net."
+    return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+
+
+@lru_cache(maxsize=1)
+def _file_digest(path: str) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
+class AisfxBackbone:
+    """Audio-only backbone: 512-d clip and frame embeddings from the aisfx network.
+
+    Parameters
+    ----------
+    device: torch device (default: cuda when available, else cpu).
+    max_blocks: blocks per network forward (bounds memory for long clips).
+    """
+
+    name = "aisfx"
+    sample_rate = SAMPLE_RATE
+    dim = 512
+    has_text = False
+
+    def __init__(self, device: str | None = None, max_blocks: int = 64):
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.max_blocks = max_blocks
+        path = checkpoint_path()
+        self.net = AisfxNet()
+        self.net.load_state_dict(load_checkpoint(path))
+        self.net.to(self.device).eval()
+        self.identity = f"aisfx-0.1.2:{_file_digest(str(path))}:{FRONTEND_VERSION}"
+
+    @torch.inference_mode()
+    def block_features(self, blocks: torch.Tensor) -> torch.Tensor:
+        """(n_blocks, 100, 96) -> (n_blocks, 512, 12) frame features, in chunks."""
+        outs = [
+            self.net(blocks[i : i + self.max_blocks].to(self.device)).float().cpu()
+            for i in range(0, blocks.shape[0], self.max_blocks)
+        ]
+        return torch.cat(outs)
+
+    @torch.inference_mode()
+    def encode_audio(self, waveforms: Sequence[np.ndarray]) -> AudioFeatures:
+        """Mono 44.1 kHz waveforms -> AudioFeatures (clip (B,512), frames (B,T,512), mask)."""
+        specs = [log_mel(torch.as_tensor(np.asarray(w, dtype=np.float32))) for w in waveforms]
+        blocks = [to_blocks(s) for s in specs]
+        feats = self.block_features(torch.cat(blocks))  # (sum_blocks, 512, 12)
+        items, start = [], 0
+        for spec, blk in zip(specs, blocks):
+            f = feats[start : start + blk.shape[0]]
+            start += blk.shape[0]
+            clip = l2_normalize(f.amax(dim=2).mean(dim=0))
+            layout, n_valid = frame_layout(spec.shape[0])
+            frames = torch.cat([f[b, :, :k].T for b, k in layout])[:n_valid]
+            items.append((clip, l2_normalize(frames)))
+        return AudioFeatures.stack(items)
+
+    def encode_text(self, texts: Sequence[str]) -> torch.Tensor:
+        raise BackboneError("backbone 'aisfx' is audio-only: it has no text encoder")

@@ -1,0 +1,470 @@
+"""CLAP (LAION, via Hugging Face transformers) as an mgcl backbone.
+
+Data flow for ``encode_audio`` (W = the feature extractor's ``max_length_s``, 10 s):
+
+    clip (any length) -> consecutive W-second windows (last one shorter)
+      -> ClapFeatureExtractor (repeat-pads short windows, never crops)
+      -> ClapModel.get_audio_features -> window embedding (D,)
+         + audio tower last_hidden_state (C, F, Tw) -> mean over F -> audio_projection
+           -> Tw frame embeddings (Tw, D)
+      -> clip embedding = normalise(mean of normalised window embeddings, weighted by
+                            the real length of each window)
+         frames = concatenation of the windows' frames, mask = frames that start in real audio
+
+Everything runs in eval mode under ``torch.no_grad``; outputs are float32 CPU tensors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from contextlib import contextmanager
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import torch
+
+from mgcl.backbones.base import AudioFeatures, l2_normalize
+from mgcl.errors import AudioError, BackboneError
+
+DEFAULT_CHECKPOINT = "laion/clap-htsat-unfused"
+
+# Bump whenever windowing / pooling / masking changes: it is part of ``identity``.
+PREPROCESSING_VERSION = "pp2"  # pp2: windows weighted by real length
+
+TEXT_BATCH_SIZE = 64
+
+# Character-level vocabulary of the tiny offline tokenizer (random models only).
+_TINY_SPECIALS = ["<s>", "<pad>", "</s>", "<unk>"]  # ids 0..3 = CLAP's bos, pad, eos, unk
+_TINY_CHARS = list("abcdefghijklmnopqrstuvwxyz0123456789 .,'-!?")
+
+
+# --------------------------------------------------------------------------------------
+# small pure steps
+# --------------------------------------------------------------------------------------
+
+
+def split_windows(waveform: np.ndarray, window: int) -> list[np.ndarray]:
+    """Cut a 1-D waveform (S,) into consecutive windows of ``window`` samples.
+
+    Returns ``ceil(S / window)`` arrays; all have ``window`` samples except the last,
+    which holds the remainder (1..window samples). No overlap, no padding.
+    """
+    n = max(1, math.ceil(len(waveform) / window))
+    return [waveform[k * window : (k + 1) * window] for k in range(n)]
+
+
+def valid_frames(real_samples: int, window: int, frames_per_window: int) -> int:
+    """Number of frames of a window that start inside real audio.
+
+    Frame j of a window covers ``[j*window/T, (j+1)*window/T)`` samples, so it is real
+    iff ``j*window < real_samples*T``: the count is ``ceil(real_samples*T/window)``.
+    """
+    return min(frames_per_window, -(-real_samples * frames_per_window // window))
+
+
+def extract_window_features(
+    feature_extractor: Any, windows: Sequence[np.ndarray], truncation: str, sample_rate: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Log-mel inputs for windows no longer than ``max_length_s``.
+
+    Returns ``input_features`` (n, 1 or 4, mel_frames, mel_bins) float32 and ``is_longer``
+    (n, 1) bool, all False: no window is longer than the model's input, so the fusion
+    branch is off. (The extractor sets one random ``is_longer`` when none is longer, a
+    training trick that would make outputs random and batch-dependent; we undo it and
+    restore numpy's global RNG, which the extractor draws from.)
+    """
+    state = np.random.get_state()
+    try:
+        inputs = feature_extractor(
+            [np.asarray(w, dtype=np.float32) for w in windows],
+            truncation=truncation,
+            padding="repeatpad",
+            sampling_rate=sample_rate,
+            return_tensors="pt",
+        )
+    finally:
+        np.random.set_state(state)
+    features = inputs["input_features"].float()
+    is_longer = torch.zeros(features.shape[0], 1, dtype=torch.bool)
+    return features, is_longer
+
+
+def pool_frames(hidden: torch.Tensor, projection: torch.nn.Module) -> torch.Tensor:
+    """Audio-tower ``last_hidden_state`` (B, C, F, T) -> frame embeddings (B, T, D).
+
+    Mean over the frequency axis F, then the model's ``audio_projection`` per frame, then
+    L2 normalisation. (The projection was trained on time-pooled vectors: an approximation.)
+    """
+    return l2_normalize(projection(hidden.mean(dim=2).transpose(1, 2)))
+
+
+def joint_embedding(
+    output: Any, tower_pooled: torch.Tensor | None, projection: torch.nn.Module
+) -> torch.Tensor:
+    """The (B, D) L2-normalised joint embedding from ``get_audio/text_features``' output.
+
+    transformers 4.x returns the projected tensor; 5.x returns an output object whose
+    ``pooler_output`` is the projected embedding. If that ``pooler_output`` is still the
+    tower's un-projected pooler (``tower_pooled``), the projection is applied here.
+    """
+    if isinstance(output, torch.Tensor):
+        emb = output
+    elif getattr(output, "pooler_output", None) is not None:
+        emb = output.pooler_output
+    elif isinstance(output, (tuple, list)):
+        emb = output[1]
+    else:
+        raise BackboneError(f"unexpected CLAP output type {type(output).__name__}")
+    if tower_pooled is not None and (
+        emb is tower_pooled or (emb.shape == tower_pooled.shape and torch.equal(emb, tower_pooled))
+    ):
+        emb = projection(emb)
+    return l2_normalize(emb)
+
+
+@contextmanager
+def capture_output(module: torch.nn.Module) -> Iterator[dict]:
+    """Record ``last_hidden_state`` and ``pooler_output`` of ``module``'s forward.
+
+    The tensors are taken when the module returns, before any caller rebinds fields of
+    the output object (transformers 5.x overwrites ``pooler_output`` in place).
+    """
+    captured: dict = {}
+
+    def hook(_module, _args, output):
+        if isinstance(output, (tuple, list)):
+            captured["hidden"], captured["pooled"] = output[0], output[1]
+        else:
+            captured["hidden"], captured["pooled"] = output.last_hidden_state, output.pooler_output
+
+    handle = module.register_forward_hook(hook)
+    try:
+        yield captured
+    finally:
+        handle.remove()
+
+
+def _stable_hash(*objects: Any) -> str:
+    """Short sha256 of JSON dicts, ignoring bookkeeping keys (paths, library versions)."""
+
+    def clean(x):
+        if isinstance(x, dict):
+            return {
+                str(k): clean(v)
+                for k, v in x.items()
+                if not str(k).startswith("_") and k not in ("transformers_version", "processor_class")
+            }
+        if isinstance(x, (list, tuple)):
+            return [clean(v) for v in x]
+        return x
+
+    text = json.dumps([clean(o) for o in objects], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _weights_stamp(checkpoint: str) -> str:
+    """Size and mtime of a local folder's weight files (empty for hub ids)."""
+    if not os.path.isdir(checkpoint):
+        return ""
+    parts = []
+    for name in sorted(os.listdir(checkpoint)):
+        if name.endswith((".safetensors", ".bin")):
+            st = os.stat(os.path.join(checkpoint, name))
+            parts.append(f"{name}:{st.st_size}:{st.st_mtime_ns}")
+    return ";".join(parts)
+
+
+# --------------------------------------------------------------------------------------
+# the backbone
+# --------------------------------------------------------------------------------------
+
+
+class ClapBackbone:
+    """CLAP audio + text towers; clip, frame and text embeddings in the joint space.
+
+    Parameters
+    ----------
+    checkpoint: hub id or local folder for ``ClapModel`` / ``ClapProcessor.from_pretrained``
+                (set ``HF_HUB_OFFLINE=1`` to use only the local cache).
+    device:     torch device; default ``"cuda"`` when available, else ``"cpu"``.
+    batch_size: windows (of ``max_length_s``) per forward pass.
+    model, processor: an already built ``ClapModel`` and an object with
+                ``feature_extractor`` and ``tokenizer`` (e.g. ``ClapProcessor``); skip loading.
+    name, identity: override the registry name / cache identity (random factories use them).
+    """
+
+    has_text = True
+
+    def __init__(
+        self,
+        checkpoint: str = DEFAULT_CHECKPOINT,
+        device: str | None = None,
+        batch_size: int = 8,
+        model=None,
+        processor=None,
+        *,
+        name: str = "clap",
+        identity: str | None = None,
+    ):
+        if batch_size < 1:
+            raise BackboneError(f"batch_size must be >= 1, got {batch_size}")
+        if model is None or processor is None:
+            model, processor = _load(checkpoint, model, processor)
+        self.checkpoint = checkpoint
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.batch_size = int(batch_size)
+        self.model = model.to(self.device).eval()
+        self.feature_extractor = processor.feature_extractor
+        self.tokenizer = processor.tokenizer
+
+        config = self.model.config
+        fe = self.feature_extractor
+        self.name = name
+        self.sample_rate = int(fe.sampling_rate)
+        self.dim = int(config.projection_dim)
+        self.max_length_s = fe.max_length_s
+        self.window_samples = int(round(fe.max_length_s * fe.sampling_rate))
+        self.truncation = "fusion" if config.audio_config.enable_fusion else "rand_trunc"
+        self._check_shapes()
+        text_cfg = config.text_config
+        self._max_text_len = min(
+            int(self.tokenizer.model_max_length),
+            int(text_cfg.max_position_embeddings) - int(text_cfg.pad_token_id or 0) - 1,
+        )
+        self.identity = identity or self._default_identity()
+
+    # -- construction helpers ---------------------------------------------------------
+
+    def _check_shapes(self) -> None:
+        """Fail early when the feature extractor does not fit the audio tower."""
+        cfg = self.model.config.audio_config
+        fe = self.feature_extractor
+        ratio = cfg.spec_size // cfg.num_mel_bins
+        mel_frames = 1 + self.window_samples // fe.hop_length
+        if fe.feature_size != cfg.num_mel_bins or mel_frames > cfg.spec_size * ratio:
+            raise BackboneError(
+                f"CLAP feature extractor ({fe.feature_size} mel bins, {mel_frames} frames per "
+                f"window) does not fit the audio model ({cfg.num_mel_bins} mel bins, at most "
+                f"{cfg.spec_size * ratio} frames)"
+            )
+
+    def _default_identity(self) -> str:
+        cfg = self.model.config
+        digest = _stable_hash(
+            cfg.to_dict(),
+            self.feature_extractor.to_dict(),
+            getattr(cfg, "_commit_hash", None) or "",
+            _weights_stamp(self.checkpoint),
+            [type(self.tokenizer).__name__, len(self.tokenizer)],
+        )
+        prep = f"{PREPROCESSING_VERSION}-w{self.max_length_s}s-{self.truncation}"
+        return f"clap:{self.checkpoint}:{digest}:{prep}"
+
+    def __repr__(self) -> str:
+        return f"ClapBackbone(name={self.name!r}, identity={self.identity!r}, device={str(self.device)!r})"
+
+    # -- audio ------------------------------------------------------------------------
+
+    def _encode_windows(self, windows: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Windows (each <= max_length_s) -> embeddings (n, D) and frames (n, Tw, D), on CPU."""
+        clips, frames = [], []
+        for start in range(0, len(windows), self.batch_size):
+            chunk = windows[start : start + self.batch_size]
+            x, is_longer = extract_window_features(
+                self.feature_extractor, chunk, self.truncation, self.sample_rate
+            )
+            x, is_longer = x.to(self.device), is_longer.to(self.device)
+            with capture_output(self.model.audio_model) as tower:
+                out = self.model.get_audio_features(input_features=x, is_longer=is_longer)
+            if "hidden" not in tower:  # a model whose get_audio_features skips audio_model
+                tower_out = self.model.audio_model(input_features=x, is_longer=is_longer)
+                tower["hidden"] = tower_out.last_hidden_state
+            projection = self.model.audio_projection
+            clips.append(joint_embedding(out, tower.get("pooled"), projection).float().cpu())
+            frames.append(pool_frames(tower["hidden"], projection).float().cpu())
+        return torch.cat(clips), torch.cat(frames)
+
+    @torch.no_grad()
+    def encode_audio(self, waveforms: Sequence[np.ndarray]) -> AudioFeatures:
+        """Float32 mono waveforms at 48 kHz (any lengths) -> AudioFeatures.
+
+        clip (B, D); frames (B, n_windows_max*Tw, D) with Tw frames per window (32 for the
+        released models, ~0.31 s each); frame_mask (B, n_windows_max*Tw) True for frames
+        starting inside real audio. Masked frames are zero.
+        """
+        owner, windows, real = [], [], []
+        for i, w in enumerate(waveforms):
+            w = np.asarray(w, dtype=np.float32)
+            if w.ndim != 1 or w.size == 0:
+                raise AudioError(f"waveform {i}", f"expected non-empty mono audio, got shape {w.shape}")
+            for piece in split_windows(w, self.window_samples):
+                owner.append(i)
+                windows.append(piece)
+                real.append(len(piece))
+        b = len(waveforms)
+        if b == 0:
+            return AudioFeatures(
+                torch.zeros(0, self.dim), torch.zeros(0, 0, self.dim), torch.zeros(0, 0, dtype=torch.bool)
+            )
+
+        win_clip, win_frames = self._encode_windows(windows)
+        tw = win_frames.shape[1]
+        n_win = np.bincount(owner, minlength=b)
+        clip = torch.zeros(b, self.dim)
+        frames = torch.zeros(b, int(n_win.max()) * tw, self.dim)
+        mask = torch.zeros(b, int(n_win.max()) * tw, dtype=torch.bool)
+        slot = np.zeros(b, dtype=int)
+        for k, i in enumerate(owner):
+            clip[i] += win_clip[k] * real[k]  # windows weigh by their real length
+            n_real = valid_frames(real[k], self.window_samples, tw)
+            t0 = slot[i] * tw
+            frames[i, t0 : t0 + n_real] = win_frames[k, :n_real]
+            mask[i, t0 : t0 + n_real] = True
+            slot[i] += 1
+        return AudioFeatures(l2_normalize(clip), frames, mask)
+
+    # -- text -------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def encode_text(self, texts: Sequence[str]) -> torch.Tensor:
+        """Sentences -> (N, D) L2-normalised text embeddings (CPU float32)."""
+        texts = [str(t) for t in texts]
+        if not texts:
+            return torch.zeros(0, self.dim)
+        out = []
+        for start in range(0, len(texts), TEXT_BATCH_SIZE):
+            tok = self.tokenizer(
+                texts[start : start + TEXT_BATCH_SIZE],
+                padding=True,
+                truncation=True,
+                max_length=self._max_text_len,
+                return_tensors="pt",
+            )
+            ids, attn = tok["input_ids"].to(self.device), tok["attention_mask"].to(self.device)
+            with capture_output(self.model.text_model) as tower:
+                res = self.model.get_text_features(input_ids=ids, attention_mask=attn)
+            out.append(joint_embedding(res, tower.get("pooled"), self.model.text_projection).float().cpu())
+        return torch.cat(out)
+
+
+def _load(checkpoint: str, model=None, processor=None):
+    """``ClapModel`` and ``ClapProcessor`` from a hub id or folder; one-line BackboneError."""
+    looks_local = os.path.isabs(checkpoint) or checkpoint.startswith((".", "~"))
+    if looks_local and not os.path.isdir(os.path.expanduser(checkpoint)):
+        raise BackboneError(
+            f"cannot load CLAP checkpoint '{checkpoint}': no such folder (pass an existing "
+            "local folder or a hub id; HF_HUB_OFFLINE=1 uses only the local Hugging Face cache)"
+        )
+    checkpoint = os.path.expanduser(checkpoint)
+    try:
+        from transformers import ClapModel, ClapProcessor
+
+        if model is None:
+            model = ClapModel.from_pretrained(checkpoint)
+        if processor is None:
+            processor = ClapProcessor.from_pretrained(checkpoint)
+    except Exception as e:  # noqa: BLE001 - any loading problem becomes one actionable line
+        reason = " ".join(str(e).split()) or type(e).__name__
+        if len(reason) > 200:
+            reason = reason[:197] + "..."
+        raise BackboneError(
+            f"cannot load CLAP checkpoint '{checkpoint}': {reason} (check the name, pass a "
+            "local folder, or set HF_HUB_OFFLINE=1 to use the local Hugging Face cache)"
+        ) from e
+    return model, processor
+
+
+# --------------------------------------------------------------------------------------
+# random models (tests and speed benchmarks only: their outputs mean nothing)
+# --------------------------------------------------------------------------------------
+
+
+def tiny_tokenizer():
+    """A character-level ``PreTrainedTokenizerFast`` built in code (no download).
+
+    47 tokens: ``<s>``=0, ``<pad>``=1, ``</s>``=2, ``<unk>``=3 (CLAP's bos/pad/eos ids),
+    then lower-case letters, digits, space and some punctuation. Max length 62.
+    """
+    from tokenizers import Tokenizer, models, normalizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {t: i for i, t in enumerate(_TINY_SPECIALS + _TINY_CHARS)}
+    tk = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="<unk>"))
+    tk.normalizer = normalizers.Lowercase()
+    tk.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>", special_tokens=[("<s>", 0), ("</s>", 2)]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tk,
+        bos_token="<s>",
+        eos_token="</s>",
+        pad_token="<pad>",
+        unk_token="<unk>",
+        model_max_length=62,
+    )
+
+
+def _random_backbone(config, feature_extractor, seed: int, name: str, **kw) -> ClapBackbone:
+    from transformers import ClapModel, ClapProcessor
+
+    torch.manual_seed(seed)
+    model = ClapModel(config)
+    processor = ClapProcessor(feature_extractor=feature_extractor, tokenizer=tiny_tokenizer())
+    fusion = "fused" if config.audio_config.enable_fusion else "unfused"
+    digest = _stable_hash(config.to_dict(), feature_extractor.to_dict())
+    identity = f"{name}:seed={seed}:{fusion}:{digest}:{PREPROCESSING_VERSION}"
+    return ClapBackbone(
+        checkpoint=name, model=model, processor=processor, name=name, identity=identity, **kw
+    )
+
+
+def tiny_random_clap(seed: int = 0, enable_fusion: bool = False, **kw) -> ClapBackbone:
+    """Tiny CLAP with RANDOM weights (tests only): D=32, 64 frames per 10 s window.
+
+    Same 48 kHz / 10 s windowing as the released models; the feature extractor has 16 mel
+    bins and a 1920-sample hop (251 mel frames per window, within the tiny model's 256).
+    ``kw`` goes to :class:`ClapBackbone` (device, batch_size).
+    """
+    from transformers import ClapConfig, ClapFeatureExtractor
+
+    config = ClapConfig(
+        audio_config=dict(
+            num_mel_bins=16,
+            spec_size=64,
+            patch_size=2,
+            patch_stride=2,
+            window_size=4,
+            depths=[2, 2],
+            num_attention_heads=[2, 2],
+            patch_embeds_hidden_size=16,
+            hidden_size=32,
+            enable_fusion=enable_fusion,
+        ),
+        text_config=dict(
+            vocab_size=99,
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            intermediate_size=37,
+            max_position_embeddings=64,
+        ),
+        projection_dim=32,
+    )
+    fe = ClapFeatureExtractor(
+        feature_size=16, sampling_rate=48_000, max_length_s=10, hop_length=1920, fft_window_size=2048
+    )
+    return _random_backbone(config, fe, seed, "clap-tiny-random", **kw)
+
+
+def random_clap(seed: int = 0, **kw) -> ClapBackbone:
+    """Full-size CLAP architecture (``ClapConfig()`` defaults) with RANDOM weights.
+
+    Same compute as ``laion/clap-htsat-unfused``; for speed benchmarks only. Text goes
+    through the tiny character tokenizer (text speed is irrelevant there).
+    """
+    from transformers import ClapConfig, ClapFeatureExtractor
+
+    return _random_backbone(ClapConfig(), ClapFeatureExtractor(), seed, "clap-random", **kw)

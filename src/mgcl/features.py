@@ -1,0 +1,271 @@
+"""Feature extraction with an on-disk, content-addressed cache.
+
+The backbone runs once per clip: every clip's embeddings are stored under
+
+    <root>/<digest(backbone identity + preprocessing)>/<h[:2]>/<h>.safetensors
+
+where ``h`` hashes the file's bytes (or an in-memory waveform's samples and rate). A
+re-run on the same audio is a cache hit that decodes nothing and runs no forward pass.
+Entries are written to a temporary file in the same folder and ``os.replace``d into
+place, so a crash never leaves a partial entry; readers never lock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from mgcl.audio import load_audio, validate_waveform
+from mgcl.backbones.base import AudioFeatures, Backbone
+from mgcl.errors import AudioError
+
+#: Bump when decoding/resampling changes: it is part of every store key.
+PREPROCESS_VERSION = "soundfile+soxr-hq:v1"
+
+ClipFeatures = tuple[torch.Tensor, torch.Tensor]  # clip (D,), frames (T, D)
+
+
+def file_digest(path: str | os.PathLike) -> str:
+    """BLAKE2b-128 of a file's bytes (hex); raises AudioError when it cannot be read."""
+    h = hashlib.blake2b(digest_size=16)
+    try:
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    except FileNotFoundError:
+        raise AudioError(str(path), "file not found") from None
+    except IsADirectoryError:
+        raise AudioError(str(path), "is a directory, not an audio file") from None
+    except OSError as exc:
+        raise AudioError(str(path), f"cannot read ({exc.strerror or exc})") from None
+    return h.hexdigest()
+
+
+def waveform_digest(wave: np.ndarray, sample_rate: int) -> str:
+    """BLAKE2b-128 of a float32 waveform's samples and its rate (hex)."""
+    h = hashlib.blake2b(np.ascontiguousarray(wave, dtype=np.float32).tobytes(), digest_size=16)
+    h.update(str(int(sample_rate)).encode())
+    return "w" + h.hexdigest()
+
+
+def source_name(src) -> str:
+    return f"<waveform {id(src[0]):x}>" if isinstance(src, tuple) else str(src)
+
+
+def source_digest(src) -> str:
+    """Content hash of a source: a file path or a ``(waveform, sample_rate)`` pair."""
+    if isinstance(src, tuple):
+        wave, sr = src
+        return waveform_digest(validate_waveform(np.asarray(wave), source_name(src)), sr)
+    return file_digest(src)
+
+
+def load_source(src, sample_rate: int) -> np.ndarray:
+    """Decode a source to float32 mono at ``sample_rate`` (AudioError on bad input)."""
+    if isinstance(src, tuple):
+        from mgcl.audio import resample
+
+        wave, sr = src
+        wave = validate_waveform(np.asarray(wave, dtype=np.float32), source_name(src))
+        return resample(wave, int(sr), sample_rate)
+    return load_audio(src, sample_rate)
+
+
+class FeatureStore:
+    """Content-addressed cache of clip + frame embeddings for one backbone.
+
+    ``store.get(h)`` -> ``(clip (D,), frames (T, D))`` or None; ``store.put(h, clip, frames)``.
+    """
+
+    def __init__(self, root: str | os.PathLike, backbone_identity: str):
+        self.root = Path(root)
+        self.identity = f"{backbone_identity}|{PREPROCESS_VERSION}"
+        digest = hashlib.blake2b(self.identity.encode(), digest_size=8).hexdigest()
+        self.dir = self.root / digest
+        self.dir.mkdir(parents=True, exist_ok=True)
+        info = self.dir / "backbone.json"
+        if not info.exists():
+            atomic_write_bytes(info, json.dumps({"identity": self.identity}, indent=1).encode())
+
+    def path(self, key: str) -> Path:
+        return self.dir / key[:2] / f"{key}.safetensors"
+
+    def __contains__(self, key: str) -> bool:
+        return self.path(key).is_file()
+
+    def get(self, key: str) -> ClipFeatures | None:
+        """The stored features, or None for a miss (or an unreadable entry, treated as a miss)."""
+        p = self.path(key)
+        if not p.is_file():
+            return None
+        try:
+            t = load_file(str(p))
+            return t["clip"], t["frames"]
+        except (SafetensorError, OSError, KeyError, ValueError):
+            return None
+
+    def put(self, key: str, clip: torch.Tensor, frames: torch.Tensor) -> None:
+        """Store one clip's features atomically (temp file + fsync + rename)."""
+        p = self.path(key)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=".tmp", dir=p.parent)
+        os.close(fd)
+        try:
+            save_file(
+                {"clip": clip.detach().float().contiguous().cpu(),
+                 "frames": frames.detach().float().contiguous().cpu()},
+                tmp,
+                metadata={"identity": self.identity},
+            )
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp, p)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@dataclass
+class EmbedResult:
+    """Outcome of :func:`embed_sources`, aligned with the inputs.
+
+    features[i] is ``(clip (D,), frames (T, D))`` or None when input i failed;
+    errors maps the index of each failed input to its one-line message.
+    """
+
+    features: list[ClipFeatures | None]
+    errors: dict[int, str] = field(default_factory=dict)
+    cache_hits: int = 0
+    computed: int = 0
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> list[int]:
+        return [i for i, f in enumerate(self.features) if f is not None]
+
+    def stacked(self, indices: Sequence[int] | None = None) -> AudioFeatures:
+        """Pad the (successful) clips' features into one AudioFeatures batch."""
+        idx = self.ok if indices is None else list(indices)
+        return AudioFeatures.stack([self.features[i] for i in idx])
+
+
+def _batches(items: list, size: int) -> Iterator[list]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def embed_sources(
+    backbone: Backbone,
+    sources: Sequence,
+    store: FeatureStore | None = None,
+    batch_size: int = 16,
+    progress: Callable[[int], None] | None = None,
+) -> EmbedResult:
+    """Clip and frame embeddings of files / ``(waveform, sr)`` pairs, through the store.
+
+    Hits are read from the store without decoding; misses are decoded (the next batch in a
+    background thread while the backbone runs), encoded in batches of ``batch_size`` and
+    stored. A bad input is recorded in ``errors`` and never stops the others.
+    ``progress(n)`` is called with the number of inputs finished at each step.
+    """
+    t0 = time.perf_counter()
+    n = len(sources)
+    res = EmbedResult(features=[None] * n)
+    keys: dict[int, str] = {}
+    todo: list[int] = []
+    for i, src in enumerate(sources):
+        try:
+            keys[i] = source_digest(src)
+        except AudioError as exc:
+            res.errors[i] = str(exc)
+            _tick(progress, 1)
+            continue
+        hit = store.get(keys[i]) if store is not None else None
+        if hit is not None:
+            res.features[i] = hit
+            res.cache_hits += 1
+            _tick(progress, 1)
+        else:
+            todo.append(i)
+
+    def decode(batch: list[int]) -> list[tuple[int, np.ndarray | AudioError]]:
+        out = []
+        for i in batch:
+            try:
+                out.append((i, load_source(sources[i], backbone.sample_rate)))
+            except AudioError as exc:
+                out.append((i, exc))
+        return out
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        batches = list(_batches(todo, max(1, batch_size)))
+        pending = pool.submit(decode, batches[0]) if batches else None
+        for b in range(len(batches)):
+            decoded = pending.result()
+            pending = pool.submit(decode, batches[b + 1]) if b + 1 < len(batches) else None
+            good = []
+            for i, item in decoded:
+                if isinstance(item, AudioError):
+                    res.errors[i] = str(item)
+                    _tick(progress, 1)
+                else:
+                    good.append((i, item))
+            for i, feats in _encode(backbone, good, res.errors, sources):
+                res.features[i] = feats
+                res.computed += 1
+                if store is not None:
+                    store.put(keys[i], *feats)
+            _tick(progress, len(good))
+    res.seconds = time.perf_counter() - t0
+    return res
+
+
+def _encode(backbone: Backbone, good: list[tuple[int, np.ndarray]], errors: dict[int, str], sources):
+    """Encode a batch; if the batch fails, retry clip by clip so one bad clip fails alone."""
+    if not good:
+        return []
+    try:
+        feats = backbone.encode_audio([w for _, w in good]).split()
+        return [(i, f) for (i, _), f in zip(good, feats)]
+    except (RuntimeError, ValueError) as exc:
+        if len(good) == 1:
+            i = good[0][0]
+            errors[i] = f"{source_name(sources[i])}: backbone failed ({str(exc).splitlines()[0]})"
+            return []
+        out = []
+        for item in good:
+            out += _encode(backbone, [item], errors, sources)
+        return out
+
+
+def _tick(progress, k: int) -> None:
+    if progress is not None and k:
+        progress(k)
