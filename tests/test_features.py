@@ -159,3 +159,15 @@ def test_two_processes_read_concurrently_while_one_writes(tmp_path):
     results = [q.get(timeout=5) for _ in procs]
     assert results == [20 * 15, 20 * 15]
     assert all(store.get(k) is not None for k in keys)
+
+
+def test_entries_get_the_usual_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        store = FeatureStore(tmp_path / "s", "x")
+        store.put("ef" * 16, torch.ones(4), torch.ones(3, 4))
+        mode = store.path("ef" * 16).stat().st_mode & 0o777
+        assert mode == 0o644  # readable by others, like any file written with open()
+        assert (store.dir / "backbone.json").stat().st_mode & 0o777 == 0o644
+    finally:
+        os.umask(old)

@@ -8,16 +8,22 @@ only (they never see query labels).
 
 from __future__ import annotations
 
+import inspect
 import time
-from dataclasses import dataclass
-from typing import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
 
 from mgcl.backbones.base import AudioFeatures
 from mgcl.errors import MgclError
-from mgcl.methods import TextFeatures, make_method
+from mgcl.methods import TextFeatures, method_class
+
+#: Names ``--ablate`` understands: MGCL branches (constructor arg ``ablate``) and mgcl_f
+#: loss terms (constructor arg ``losses``, the name is removed).
+ABLATE_BRANCHES = ("zs", "cc", "fc", "ft", "gc")
+ABLATE_LOSSES = ("ce", "coarse", "fine", "instance")
 
 
 def encode_labels(labels: Sequence[str]) -> tuple[np.ndarray, list[str]]:
@@ -81,6 +87,121 @@ def few_shot_split(
 
 
 @dataclass
+class MethodSpec:
+    """One row of the results table: ``label`` (e.g. ``"mgcl_f-fc"``) = ``method`` with ``params``."""
+
+    label: str
+    method: str
+    params: dict = field(default_factory=dict)
+
+    def build(self):
+        from mgcl.classifier import build_method
+
+        return build_method(self.method, self.params)
+
+
+def _init_default(cls: type, name: str):
+    p = inspect.signature(cls.__init__).parameters.get(name)
+    return None if p is None or p.default is inspect.Parameter.empty else p.default
+
+
+def method_specs(
+    methods: Sequence[str],
+    method_params: Mapping[str, Mapping] | None = None,
+    ablate: Sequence[str] = (),
+) -> list[MethodSpec]:
+    """Rows to evaluate: each method with its parameters, plus one ablation row per
+    ``ablate`` name for every mgcl-family method (names starting with ``mgcl``).
+
+    A branch name (``zs cc fc ft gc``) is added to the method's ``ablate`` argument; a loss
+    name (``ce coarse fine instance``) is removed from its ``losses`` argument (methods
+    without ``losses`` get no row for it). Unknown methods, parameters or names raise a
+    one-line MgclError. Every spec is built once here, so bad parameters fail early.
+    """
+    from mgcl.classifier import coerce_params
+
+    method_params = {k: dict(v) for k, v in (method_params or {}).items()}
+    unknown = [m for m in method_params if m not in methods]
+    if unknown:
+        raise MgclError(f"parameters given for method '{unknown[0]}', which is not among the "
+                        f"evaluated methods ({', '.join(methods)})")
+    for name in list(method_params):  # '1,4' -> (1, 4) where a tuple is expected
+        method_params[name] = coerce_params(method_class(name), method_params[name], name)
+    bad = [a for a in ablate if a not in ABLATE_BRANCHES + ABLATE_LOSSES]
+    if bad:
+        raise MgclError(f"unknown ablation '{bad[0]}' (branches: {', '.join(ABLATE_BRANCHES)}; "
+                        f"losses: {', '.join(ABLATE_LOSSES)})")
+    if len(set(methods)) != len(methods):
+        raise MgclError(f"a method is listed twice in {', '.join(methods)}")
+    specs: list[MethodSpec] = []
+    family = []
+    for name in methods:
+        cls = method_class(name)  # unknown names fail here, with the list of choices
+        spec = MethodSpec(name, name, method_params.get(name, {}))
+        spec.build()  # validates the parameters (one-line error)
+        specs.append(spec)
+        if name.startswith("mgcl"):
+            family.append((name, cls))
+    if ablate and not family:
+        raise MgclError("--ablate switches parts of an mgcl method off: add mgcl or mgcl_f to --methods")
+    for name, cls in family:
+        base = method_params.get(name, {})
+        for a in ablate:
+            params = dict(base)
+            if a in ABLATE_BRANCHES:
+                if "ablate" not in inspect.signature(cls.__init__).parameters:
+                    continue
+                current = base.get("ablate", _init_default(cls, "ablate")) or ()
+                params["ablate"] = tuple(current) + ((a,) if a not in current else ())
+            else:
+                current = base.get("losses", _init_default(cls, "losses"))
+                if current is None:
+                    continue  # this method has no loss terms (training-free)
+                params["losses"] = tuple(x for x in current if x != a)
+            spec = MethodSpec(f"{name}-{a}", name, params)
+            spec.build()
+            specs.append(spec)
+    used = {s.label.rsplit("-", 1)[1] for s in specs if s.label != s.method}
+    unused = [a for a in ablate if a not in used]
+    if unused:
+        raise MgclError(f"--ablate {unused[0]} applies to none of {', '.join(n for n, _ in family)} "
+                        "(loss terms exist only in the fine-tuned mgcl_f)")
+    return specs
+
+
+def check_protocol(
+    labels: Sequence[str],
+    shots: Sequence[int],
+    folds: Sequence[str] | None = None,
+    test_fold: str | None = None,
+) -> None:
+    """Raise the MgclError that the protocol would raise, before any expensive work."""
+    if not shots:
+        raise MgclError("no shots given")
+    if any(int(k) != k or k < 1 for k in shots):
+        raise MgclError(f"shots must be positive integers, got {list(shots)}")
+    y, classes = encode_labels(labels)
+    if len(classes) < 2:
+        raise MgclError(f"need at least 2 classes, the manifest has {len(classes)}")
+    for k in shots:
+        few_shot_split(y, int(k), 0, folds, test_fold, classes)
+
+
+def protocol_description(shots: Sequence[int], seeds: int, test_fold: str | None) -> dict:
+    """The ``protocol`` object of the results JSON."""
+    if test_fold is not None:
+        support = (f"K clips per class drawn at random (one draw per seed) from the rows whose "
+                   f"fold is not '{test_fold}'")
+        query = f"every row of fold '{test_fold}'"
+    else:
+        support = "K clips per class drawn at random (one draw per seed) from all rows"
+        query = "every row not drawn for the support"
+    return {"test_fold": test_fold, "shots": [int(k) for k in shots], "seeds": int(seeds),
+            "support": support, "query": query,
+            "model_selection": "inside the support set only (the query labels are never seen)"}
+
+
+@dataclass
 class RunResult:
     method: str
     shots: int
@@ -95,7 +216,7 @@ class RunResult:
 def run_protocol(
     features: AudioFeatures,
     labels: Sequence[str],
-    methods: Sequence[str],
+    methods: Sequence[str | MethodSpec],
     shots: Sequence[int],
     seeds: int,
     folds: Sequence[str] | None = None,
@@ -106,9 +227,14 @@ def run_protocol(
 ) -> tuple[list[RunResult], list[str]]:
     """Every (method, shots, seed): fit on the support, score on the query.
 
+    ``methods`` are names (with ``method_params[name]``) or :class:`MethodSpec` rows.
     ``text_fn(support_indices, classes)`` gives the text side (or None, audio-only).
     Returns the per-run results and the class names.
     """
+    specs = [
+        m if isinstance(m, MethodSpec) else MethodSpec(m, m, dict((method_params or {}).get(m, {})))
+        for m in methods
+    ]
     y, classes = encode_labels(labels)
     runs = []
     for k in shots:
@@ -117,20 +243,36 @@ def run_protocol(
             support, query = features[s_idx], features[q_idx]
             ys = torch.as_tensor(y[s_idx])
             text = text_fn(s_idx, classes) if text_fn is not None else None
-            for name in methods:
-                params = (method_params or {}).get(name, {})
+            for spec in specs:
                 torch.manual_seed(seed)
-                m = make_method(name, **params)
+                m = spec.build()
                 t0 = time.perf_counter()
                 m.fit(support, ys, text=text, n_classes=len(classes))
                 t1 = time.perf_counter()
                 pred = m.predict(query).numpy()
                 t2 = time.perf_counter()
                 acc = 100.0 * float((pred == y[q_idx]).mean())
-                runs.append(RunResult(name, k, seed, acc, len(q_idx), t1 - t0, t2 - t1, pred))
+                runs.append(RunResult(spec.label, k, seed, acc, len(q_idx), t1 - t0, t2 - t1, pred))
                 if progress is not None:
                     progress(1)
     return runs, classes
+
+
+def method_timing(runs: Sequence[RunResult]) -> dict[str, dict]:
+    """Per method: total and mean-per-run fit and predict seconds."""
+    out = {}
+    for name in dict.fromkeys(r.method for r in runs):
+        group = [r for r in runs if r.method == name]
+        fit = sum(r.fit_seconds for r in group)
+        pred = sum(r.predict_seconds for r in group)
+        out[name] = {
+            "runs": len(group),
+            "fit_seconds": round(fit, 4),
+            "predict_seconds": round(pred, 4),
+            "fit_seconds_per_run": round(fit / len(group), 4),
+            "predict_seconds_per_run": round(pred / len(group), 4),
+        }
+    return out
 
 
 def summarise(runs: Sequence[RunResult]) -> list[dict]:
@@ -151,6 +293,7 @@ def summarise(runs: Sequence[RunResult]) -> list[dict]:
                 "n_seeds": len(accs),
                 "n_query": int(np.mean([r.n_query for r in group])),
                 "fit_seconds_mean": round(float(np.mean([r.fit_seconds for r in group])), 4),
+                "predict_seconds_mean": round(float(np.mean([r.predict_seconds for r in group])), 4),
             }
         )
     return out

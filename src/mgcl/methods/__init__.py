@@ -8,7 +8,16 @@ from mgcl.errors import MgclError
 from mgcl.methods.base import Method, TextFeatures
 
 _METHODS: dict[str, str] = {
+    "zero_shot": "mgcl.methods.zero_shot:ZeroShot",
+    "zero_shot_desc": "mgcl.methods.zero_shot:ZeroShotDesc",
     "prototype": "mgcl.methods.prototype:Prototype",
+    "linear_probe": "mgcl.methods.linear_probe:LinearProbe",
+    "tip_adapter": "mgcl.methods.tip_adapter:TipAdapter",
+    "tip_adapter_f": "mgcl.methods.tip_adapter:TipAdapterF",
+    "treff": "mgcl.methods.treff:Treff",
+    "plot": "mgcl.methods.plot:Plot",
+    "mgcl": "mgcl.methods.mgcl:MGCL",
+    "mgcl_f": "mgcl.methods.mgcl:MGCLF",
 }
 
 

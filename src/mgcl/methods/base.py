@@ -102,6 +102,10 @@ class Method:
                 for j, t in enumerate(v):
                     tensors[f"{k}#{j}"] = t.detach().contiguous().cpu()
                 values[k] = {"__tensor_list__": len(v)}
+            elif isinstance(v, dict) and v and all(isinstance(t, torch.Tensor) for t in v.values()):
+                for j, t in v.items():
+                    tensors[f"{k}#{j}"] = t.detach().contiguous().cpu()
+                values[k] = {"__tensor_dict__": list(v)}
             else:
                 values[k] = v
         return tensors, values
@@ -110,6 +114,8 @@ class Method:
         for k, v in values.items():
             if isinstance(v, dict) and "__tensor_list__" in v:
                 setattr(self, k, [tensors[f"{k}#{j}"] for j in range(v["__tensor_list__"])])
+            elif isinstance(v, dict) and "__tensor_dict__" in v:
+                setattr(self, k, {j: tensors[f"{k}#{j}"] for j in v["__tensor_dict__"]})
             else:
                 setattr(self, k, v)
         for k, t in tensors.items():
@@ -124,7 +130,3 @@ class Method:
     def _logits(self, query: AudioFeatures) -> torch.Tensor:
         raise NotImplementedError
 
-
-def one_hot(labels: torch.Tensor, n_classes: int) -> torch.Tensor:
-    """(N,) int -> (N, C) float one-hot."""
-    return torch.nn.functional.one_hot(labels, n_classes).float()

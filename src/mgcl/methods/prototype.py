@@ -11,18 +11,8 @@ from __future__ import annotations
 import torch
 
 from mgcl.backbones.base import AudioFeatures, l2_normalize
-from mgcl.methods.base import Method, one_hot
-
-
-def centre(x: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
-    """normalise(x - mean) along the last axis."""
-    return l2_normalize(x - mean)
-
-
-def class_means(x: torch.Tensor, labels: torch.Tensor, n_classes: int) -> torch.Tensor:
-    """(N, D), (N,) -> (C, D) per-class mean."""
-    y = one_hot(labels, n_classes)
-    return (y.T @ x) / y.sum(0, keepdim=True).T
+from mgcl.methods.base import Method
+from mgcl.methods.common import centre, class_means
 
 
 class Prototype(Method):

@@ -1,0 +1,55 @@
+"""Feature-level augmentation on cached features (no backbone call).
+
+A temporal crop keeps a random contiguous run of a clip's real frames; frame dropout drops
+frames at random. The clip embedding follows the frames it keeps:
+
+    a' = normalise(a + mean(F[kept]) - mean(F[real]))
+
+so it moves by exactly the change in the frame average the crop causes.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from mgcl.backbones.base import AudioFeatures, l2_normalize
+
+
+def temporal_crop_mask(mask: torch.Tensor, min_frac: float, gen: torch.Generator) -> torch.Tensor:
+    """Random contiguous crop of each row's real frames, at least ``min_frac`` of them.
+
+    mask (B, T) bool with real frames as a prefix -> (B, T) bool subset.
+    """
+    n = mask.sum(1)
+    frac = min_frac + (1 - min_frac) * torch.rand(len(n), generator=gen)
+    length = torch.clamp((n.float() * frac).ceil().long(), min=1)
+    start = (torch.rand(len(n), generator=gen) * (n - length + 1).float()).floor().long()
+    t = torch.arange(mask.shape[1])[None]
+    return mask & (t >= start[:, None]) & (t < (start + length)[:, None])
+
+
+def frame_dropout_mask(mask: torch.Tensor, p: float, gen: torch.Generator) -> torch.Tensor:
+    """Drop each real frame with probability p, keeping at least one per row.  (B, T) -> (B, T)"""
+    keep = mask & (torch.rand(mask.shape, generator=gen) >= p)
+    empty = keep.sum(1) == 0
+    first = torch.zeros_like(mask)
+    first[:, 0] = True
+    return torch.where(empty[:, None], mask & first, keep)
+
+
+def masked_mean(frames: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of the frames where mask is True.  (B, T, D), (B, T) -> (B, D)"""
+    m = mask.unsqueeze(-1).float()
+    return (frames * m).sum(1) / m.sum(1).clamp_min(1.0)
+
+
+def augment(feats: AudioFeatures, gen: torch.Generator, min_frac: float = 0.6, drop: float = 0.1) -> AudioFeatures:
+    """A random temporal crop then frame dropout; the clip embedding follows (module doc)."""
+    new = frame_dropout_mask(temporal_crop_mask(feats.frame_mask, min_frac, gen), drop, gen)
+    shift = masked_mean(feats.frames, new) - masked_mean(feats.frames, feats.frame_mask)
+    frames = feats.frames * new.unsqueeze(-1)
+    # keep kept frames as a prefix so that masks stay prefix-shaped
+    order = torch.argsort((~new).float(), dim=1, stable=True)
+    frames = torch.gather(frames, 1, order.unsqueeze(-1).expand_as(frames))
+    mask = torch.gather(new, 1, order)
+    return AudioFeatures(l2_normalize(feats.clip + shift), frames, mask)

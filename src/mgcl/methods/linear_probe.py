@@ -1,0 +1,63 @@
+"""Linear probe: multinomial logistic regression on centred clip embeddings.
+
+    z(a) = normalise(a - mu),  logits = z(a) Wᵀ + b,  W, b = argmin CE + ||W||² / (2 C N)
+
+The inverse regularisation strength C is chosen by class-balanced cross-validation on the
+support set (``default_C`` with one shot per class, when no such split exists).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.linear_model import LogisticRegression
+
+from mgcl.backbones.base import AudioFeatures
+from mgcl.methods.base import Method
+from mgcl.methods.common import centre
+from mgcl.methods.selection import select, shot_folds
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, c: float, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """(N, D), (N,) -> W (C, D), b (C,) of an L2-regularised multinomial logistic regression."""
+    clf = LogisticRegression(C=c, max_iter=1000, tol=1e-4)
+    clf.fit(x, y)
+    w = np.zeros((n_classes, x.shape[1]), dtype=np.float32)
+    b = np.full(n_classes, -1e4, dtype=np.float32)  # a class absent from a CV fold never wins
+    classes = clf.classes_
+    if len(classes) == 2:  # sklearn's binary case has one row: logit = x w + b for class 1
+        w[classes[1]], b[classes[1]] = clf.coef_[0], clf.intercept_[0]
+        w[classes[0]], b[classes[0]] = 0.0, 0.0
+    else:
+        w[classes], b[classes] = clf.coef_, clf.intercept_
+    return w, b
+
+
+class LinearProbe(Method):
+    name = "linear_probe"
+
+    def __init__(self, c_grid: tuple[float, ...] = (0.01, 0.1, 1.0, 10.0, 100.0), default_C: float = 1.0,
+                 center: bool = True):
+        self.c_grid = c_grid
+        self.default_C = default_C
+        self.center = center
+
+    def _fit(self, support: AudioFeatures, labels: torch.Tensor, text=None) -> None:
+        self.mean_ = support.clip.mean(0) if self.center else torch.zeros(support.dim)
+        x = centre(support.clip, self.mean_).numpy()
+        y = labels.numpy()
+        folds = shot_folds(labels)
+        if folds:
+            def evaluate(p, held):
+                w, b = fit_logistic(x[~held.numpy()], y[~held.numpy()], p["C"], self.n_classes_)
+                return torch.from_numpy(x[held.numpy()] @ w.T + b)
+
+            best, _ = select([{"C": c} for c in self.c_grid], evaluate, labels, folds)
+            self.C_ = float(best["C"])
+        else:
+            self.C_ = float(self.default_C)
+        w, b = fit_logistic(x, y, self.C_, self.n_classes_)
+        self.weight_, self.bias_ = torch.from_numpy(w), torch.from_numpy(b)
+
+    def _logits(self, query: AudioFeatures) -> torch.Tensor:
+        return centre(query.clip, self.mean_) @ self.weight_.T + self.bias_

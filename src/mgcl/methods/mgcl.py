@@ -1,0 +1,476 @@
+"""MGCL: multi-grained correspondence learning (Zhao et al., ACM MM 2024), as built here.
+
+Branches (DESIGN §1), each a small pure function and each switchable by name:
+
+    zs  zero-shot        z = s · a Wᵀ,                 W_c = normalise(mean(p_c, E_c))     text
+    cc  coarse cache     z = exp(-β (1 - ã K̃ᵀ)) Y,     K̃ = support clips                  audio
+    fc  fine cache       z = exp(-β_f (1 - ot_sim(F̃, F̃_i)))_i Y                            audio
+    ft  fine text (OT)   z_c = s · ot_sim(F, E_c ∪ {p_c})                                  text
+    gc  caption cache    z = exp(-β_g (1 - a Gᵀ)) Y,    G = support caption embeddings      text
+
+    z = Σ_b α_b z_b / σ_b        (σ_b: the branch's logit spread on the support, fixed at fit)
+
+Audio-side branches work on embeddings centred on the support mean (ã = normalise(a - μ),
+F̃ likewise with the mean support frame): ReLU features share a large common component
+that otherwise dominates every similarity. The fine cache weighs each frame by its
+saliency, softmax_t(τ · ||F_t - μ_F||) (frames far from the average background frame
+carry the event), and solves OT only against each query's ``topk`` nearest support clips
+by coarse similarity (the rest fall back to the coarse similarity), which keeps it fast.
+
+Training-free ``mgcl``: the α, β of every active branch are chosen by coordinate ascent
+on leave-one-shot-out cross-validation inside the support set; with one shot per class
+there is no such split and the defaults hold. ``mgcl_f`` (below) fine-tunes on top.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import torch
+
+from mgcl.backbones.base import AudioFeatures, l2_normalize
+from mgcl.methods.augment import augment
+from mgcl.methods.base import Method, TextFeatures
+from mgcl.methods.linear_probe import LinearProbe
+from mgcl.methods.common import (
+    cache_logits,
+    centre,
+    class_means,
+    class_text_weights,
+    one_hot,
+    pad_sets,
+    zero_shot_logits,
+)
+from mgcl.methods.selection import fold_score, shot_folds
+from mgcl.ot import ot_sim
+
+BRANCHES = ("zs", "cc", "fc", "ft", "gc")
+TEXT_BRANCHES = ("zs", "ft", "gc")
+CACHE_BRANCHES = ("cc", "fc", "gc")
+LOGIT_SCALE = 100.0
+
+
+# ----------------------------------------------------------------------------- formulas
+def frame_saliency(frames: torch.Tensor, mask: torch.Tensor, mean: torch.Tensor, tau: float) -> torch.Tensor:
+    """Marginal over frames: softmax_t(τ ||F_t − μ||) on real frames (uniform when τ = 0).
+
+    frames (B, T, D), mask (B, T), mean (D,) -> (B, T), rows sum to 1, zero where masked.
+    """
+    score = tau * (frames - mean).norm(dim=-1)
+    score = score.masked_fill(~mask, float("-inf"))
+    return torch.softmax(score, dim=1).nan_to_num(0.0)
+
+
+def fine_similarity(
+    q_frames: torch.Tensor, q_mask: torch.Tensor, q_w: torch.Tensor,
+    k_frames: torch.Tensor, k_mask: torch.Tensor, k_w: torch.Tensor,
+    coarse: torch.Tensor, topk: int, eps: float,
+) -> torch.Tensor:
+    """OT similarity between each query's frames and its ``topk`` nearest keys' frames.
+
+    q_frames (Q, T, D), k_frames (N, T', D), coarse (Q, N) -> (Q, N); pairs outside the
+    top-k keep their coarse similarity.
+    """
+    k = min(topk, k_frames.shape[0])
+    idx = coarse.topk(k, dim=1).indices  # (Q, k)
+    with warnings.catch_warnings():  # a loose tolerance is enough for ranking
+        warnings.simplefilter("ignore", RuntimeWarning)
+        sims = ot_sim(
+            q_frames[:, None], k_frames[idx], q_mask[:, None], k_mask[idx],
+            a=q_w[:, None], b=k_w[idx], eps=eps, tol=1e-3, n_iters=200,
+        )
+    return coarse.scatter(1, idx, sims.to(coarse.dtype))
+
+
+def fine_text_logits(frames: torch.Tensor, mask: torch.Tensor, concepts: torch.Tensor,
+                     concept_mask: torch.Tensor, eps: float, scale: float) -> torch.Tensor:
+    """z_c = s · ot_sim(F, E_c): frames (Q, T, D), concepts (C, M, D) -> (Q, C)."""
+    return scale * ot_sim(frames[:, None], concepts[None], mask[:, None], concept_mask[None], eps=eps)
+
+
+# ----------------------------------------------------------------------------- method
+class MGCL(Method):
+    """Training-free multi-grained cache + OT; see the module docstring."""
+
+    name = "mgcl"
+
+    def __init__(
+        self,
+        branches: tuple[str, ...] = BRANCHES,
+        ablate: tuple[str, ...] = (),
+        eps: float = 0.1,
+        saliency: float = 4.0,
+        topk: int = 8,
+        alphas: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 2.0),
+        betas: tuple[float, ...] = (2.0, 4.0, 8.0, 16.0, 32.0),
+        default_alpha: dict | None = None,
+        default_beta: dict | None = None,
+        cv_rounds: int = 2,
+    ):
+        self.branches = tuple(branches)
+        self.ablate = tuple(ablate)
+        self.eps = eps
+        self.saliency = saliency
+        self.topk = topk
+        self.alphas = tuple(alphas)
+        self.betas = tuple(betas)
+        self.default_alpha = default_alpha
+        self.default_beta = default_beta
+        self.cv_rounds = cv_rounds
+
+    # ---------------------------------------------------------------- set-up
+    def _active(self, text: TextFeatures | None) -> list[str]:
+        unknown = set(self.branches) | set(self.ablate)
+        unknown -= set(BRANCHES)
+        if unknown:
+            from mgcl.errors import MgclError
+
+            raise MgclError(f"unknown branch(es) {sorted(unknown)} (choose from {', '.join(BRANCHES)})")
+        out = []
+        for b in self.branches:
+            if b in self.ablate or (b in TEXT_BRANCHES and text is None):
+                continue
+            if b == "gc" and (text is None or text.captions is None):
+                continue
+            out.append(b)
+        if not any(b in out for b in ("zs", "cc")):
+            out.insert(0, "cc")  # something coarse must remain
+        return out
+
+    def _setup(self, support: AudioFeatures, labels: torch.Tensor, text: TextFeatures | None) -> None:
+        self.branches_ = self._active(text)
+        self.mean_ = support.clip.mean(0)
+        self.frame_mean_ = support.frames[support.frame_mask].mean(0)
+        self.keys_ = centre(support.clip, self.mean_)
+        self.frame_keys_, self.frame_key_mask_, self.frame_key_w_ = self._frames(support)
+        self.values_ = one_hot(labels, self.n_classes_)
+        if text is not None:
+            self.text_weights_ = class_text_weights(text.prompts, text.descriptions)
+            sets = [torch.cat([p[None], e]) for p, e in zip(text.prompts, text.descriptions or [torch.zeros(0, text.prompts.shape[1])] * len(text.prompts))]
+            self.concepts_, self.concept_mask_ = pad_sets(sets)
+            if text.captions is not None:
+                self.caption_keys_ = l2_normalize(text.captions)
+        self.alpha_ = {b: 1.0 for b in self.branches_}
+        self.alpha_.update({b: v for b, v in (self.default_alpha or {}).items() if b in self.branches_})
+        self.beta_ = {b: 8.0 for b in CACHE_BRANCHES if b in self.branches_}
+        self.beta_.update({b: v for b, v in (self.default_beta or {}).items() if b in self.beta_})
+
+    def _frames(self, feats: AudioFeatures):
+        """Centred frames, mask and saliency marginals of a batch."""
+        frames = centre(feats.frames, self.frame_mean_) * feats.frame_mask.unsqueeze(-1)
+        w = frame_saliency(feats.frames, feats.frame_mask, self.frame_mean_, self.saliency)
+        return frames, feats.frame_mask, w
+
+    # ---------------------------------------------------------------- branches
+    def _similarities(self, query: AudioFeatures) -> dict[str, torch.Tensor]:
+        """Everything a query needs that does not depend on α, β: (Q, N) or (Q, C) each."""
+        out = {}
+        q = centre(query.clip, self.mean_)
+        coarse = q @ self.keys_.T
+        if "cc" in self.branches_:
+            out["cc"] = coarse
+        if "fc" in self.branches_:
+            fq, mq, wq = self._frames(query)
+            out["fc"] = fine_similarity(fq, mq, wq, self.frame_keys_, self.frame_key_mask_, self.frame_key_w_,
+                                        coarse, self.topk, self.eps)
+        if "zs" in self.branches_:
+            out["zs"] = zero_shot_logits(query.clip, self.text_weights_, LOGIT_SCALE)
+        if "ft" in self.branches_:
+            out["ft"] = fine_text_logits(query.frames, query.frame_mask, self.concepts_, self.concept_mask_,
+                                         self.eps, LOGIT_SCALE)
+        if "gc" in self.branches_:
+            out["gc"] = query.clip @ self.caption_keys_.T
+        return out
+
+    @staticmethod
+    def _branch(name: str, sim: torch.Tensor, values: torch.Tensor, beta: dict) -> torch.Tensor:
+        return cache_logits(sim, values, beta[name]) if name in CACHE_BRANCHES else sim
+
+    def _combine(self, sims: dict, values: torch.Tensor, alpha: dict, beta: dict, spread: dict) -> torch.Tensor:
+        z = 0.0
+        for b in self.branches_:
+            if alpha[b]:
+                z = z + alpha[b] * self._branch(b, sims[b], values, beta) / spread[b]
+        if isinstance(z, float):
+            z = torch.zeros(next(iter(sims.values())).shape[0], values.shape[1])
+        return z
+
+    def _spread(self, sims: dict, values: torch.Tensor, beta: dict) -> dict:
+        """σ_b: mean over clips of the std over classes of branch b's logits (≥ 1e-6)."""
+        return {b: float(self._branch(b, sims[b], values, beta).std(dim=1).mean().clamp_min(1e-6))
+                for b in self.branches_}
+
+    # ---------------------------------------------------------------- selection
+    def _cross_validate(self, support: AudioFeatures, labels: torch.Tensor) -> None:
+        """Coordinate ascent over (α_b, β_b) on leave-one-shot-out folds of the support."""
+        folds = shot_folds(labels)
+        if not folds:
+            return
+        sims = self._similarities(support)
+
+        def score(alpha, beta):
+            total_acc = total_ll = 0.0
+            for held in folds:
+                keep = ~held
+                fold_sims = {b: (s[held][:, keep] if b in CACHE_BRANCHES else s[held]) for b, s in sims.items()}
+                spread = self._spread(fold_sims, self.values_[keep], beta)
+                z = self._combine(fold_sims, self.values_[keep], alpha, beta, spread)
+                acc, ll = fold_score(z, labels[held])
+                total_acc += acc
+                total_ll += ll
+            return round(total_acc / len(folds), 6), total_ll / len(folds)
+
+        alpha, beta = dict(self.alpha_), dict(self.beta_)
+        best = score(alpha, beta)
+        for _ in range(self.cv_rounds):
+            changed = False
+            for b in self.branches_:
+                for a_val in self.alphas if len(self.branches_) > 1 else (alpha[b],):
+                    for b_val in (self.betas if b in beta else (None,)):
+                        cand_a = {**alpha, b: a_val}
+                        cand_b = {**beta, b: b_val} if b_val is not None else beta
+                        if not any(cand_a.values()):
+                            continue
+                        s = score(cand_a, cand_b)
+                        if s > best:
+                            best, alpha, beta, changed = s, cand_a, cand_b, True
+            if not changed:
+                break
+        self.alpha_, self.beta_ = alpha, beta
+        self.cv_accuracy_ = 100.0 * best[0]
+
+    # ---------------------------------------------------------------- fit / logits
+    def _fit(self, support: AudioFeatures, labels: torch.Tensor, text=None) -> None:
+        self._setup(support, labels, text)
+        self._cross_validate(support, labels)
+        self.spread_ = self._spread(self._similarities(support), self.values_, self.beta_)
+
+    def branch_logits(self, query: AudioFeatures) -> dict[str, torch.Tensor]:
+        """Each active branch's weighted contribution α_b z_b / σ_b to the logits: name -> (Q, C)."""
+        self.check_fitted()
+        sims = self._similarities(query)
+        return {b: self.alpha_[b] * self._branch(b, sims[b], self.values_, self.beta_) / self.spread_[b]
+                for b in self.branches_}
+
+    def _logits(self, query: AudioFeatures) -> torch.Tensor:
+        return self._combine(self._similarities(query), self.values_, self.alpha_, self.beta_, self.spread_)
+
+
+# ----------------------------------------------------------------------------- fine-tuned
+def kmeans_init(x: torch.Tensor, k: int, gen: torch.Generator, iters: int = 10) -> torch.Tensor:
+    """k spherical k-means centroids of unit rows x (n, D) -> (k, D) (repeats rows if n < k)."""
+    if len(x) <= k:
+        return l2_normalize(x[torch.arange(k) % len(x)].clone())
+    c = x[torch.randperm(len(x), generator=gen)[:k]].clone()
+    for _ in range(iters):
+        assign = (x @ c.T).argmax(1)
+        for j in range(k):
+            if (assign == j).any():
+                c[j] = x[assign == j].mean(0)
+        c = l2_normalize(c)
+    return c
+
+
+def info_nce(sim: torch.Tensor, target: torch.Tensor, temperature: float) -> torch.Tensor:
+    """InfoNCE / contrastive cross-entropy: -log softmax(sim / τ)[target].  sim (B, C), target (B,)"""
+    return torch.nn.functional.cross_entropy(sim / temperature, target)
+
+
+class MGCLF(MGCL):
+    """Fine-tuned MGCL: the training-free model's branches with learnable state, trained
+    on augmented support features with cross-entropy + multi-grained contrast.
+
+    Learnable (backbone frozen): cache keys K (init: support clips), a linear head on the
+    centred clip (init: class prototypes), class frame prototypes P_c (m per class, init:
+    spherical k-means of the class's support frames) matched to frames by OT (the fine,
+    audio-side concept), residual class text embeddings, and one weight per branch.
+
+        z = Σ_b α_b z_b / σ_b,   b in {lin, cc, fp, zs, ft, gc}
+        loss = CE(z, y) + λ [ InfoNCE(ã, W) + InfoNCE(ot_sim(F̃, P), ·) + InfoNCE(a, g) ]
+
+    coarse contrast: clip vs class embeddings W (text weights, or the head's prototypes);
+    fine contrast: OT similarity of a clip's frames to each class's frame prototypes;
+    instance contrast (with captions): clip vs its own caption against the others'.
+    The number of epochs is chosen by cross-validation on the support (leave-one-shot-out
+    folds); with one shot per class, ``default_epochs``.
+    """
+
+    name = "mgcl_f"
+
+    def __init__(
+        self,
+        branches: tuple[str, ...] = BRANCHES,
+        ablate: tuple[str, ...] = (),
+        eps: float = 0.1,
+        saliency: float = 4.0,
+        topk: int = 8,
+        alphas: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 2.0),
+        betas: tuple[float, ...] = (2.0, 4.0, 8.0, 16.0, 32.0),
+        default_alpha: dict | None = None,
+        default_beta: dict | None = None,
+        cv_rounds: int = 2,
+        losses: tuple[str, ...] = ("ce", "coarse", "fine", "instance"),
+        contrast_weight: float = 0.5,
+        temperature: float = 0.1,
+        frame_prototypes: int = 4,
+        epoch_grid: tuple[int, ...] = (0, 10, 25, 50, 100),
+        default_epochs: int = 10,
+        lr: float = 5e-3,
+        weight_decay: float = 1e-4,
+        branch_weights: dict | None = None,  # initial α per trained branch; default below
+        seed: int = 0,
+    ):
+        super().__init__(branches, ablate, eps, saliency, topk, alphas, betas, default_alpha, default_beta, cv_rounds)
+        self.losses = tuple(losses)
+        self.contrast_weight = contrast_weight
+        self.temperature = temperature
+        self.frame_prototypes = frame_prototypes
+        self.epoch_grid = tuple(epoch_grid)
+        self.default_epochs = default_epochs
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.branch_weights = branch_weights
+        self.seed = seed
+
+    # ---------------------------------------------------------------- parameters
+    def _init_params(self, support: AudioFeatures, labels: torch.Tensor, text: TextFeatures | None) -> dict:
+        gen = torch.Generator().manual_seed(self.seed)
+        z = centre(support.clip, self.mean_)
+        frames, mask, _ = self._frames(support)
+        protos = torch.stack([
+            kmeans_init(frames[labels == c][mask[labels == c]], self.frame_prototypes, gen)
+            for c in range(self.n_classes_)
+        ])
+        probe = LinearProbe(center=True).fit(support, labels, n_classes=self.n_classes_)
+        params = {
+            "head_w": probe.weight_.clone(),
+            "head_b": probe.bias_.clone(),
+            "frame_protos": protos,
+            "keys": z.clone(),
+            "log_alpha": torch.tensor([
+                math.log(max((self.branch_weights or {}).get(b, 1.0), 1e-6)) for b in self._trained_branches()
+            ]),
+        }
+        if text is not None:
+            params["text_res"] = torch.zeros_like(self.text_weights_)
+        return params
+
+    def _trained_branches(self) -> list[str]:
+        audio = ["lin", "cc"] + (["fp"] if "fc" in self.branches_ else [])
+        return audio + [b for b in self.branches_ if b in TEXT_BRANCHES]
+
+    # ---------------------------------------------------------------- forward
+    def _terms(self, p: dict, feats: AudioFeatures, values: torch.Tensor,
+               caption_keys: torch.Tensor | None = None) -> tuple[dict, dict]:
+        """Branch logits {b: (B, C)} and the similarities the contrast losses use.
+
+        ``values`` (N', C) and ``caption_keys`` (N', D) are those of the cache in use (the
+        whole support, or the training folds during cross-validation).
+        """
+        clip, frames, mask = feats.clip, feats.frames, feats.frame_mask
+        z_clip = centre(clip, self.mean_)
+        head = l2_normalize(p["head_w"])
+        terms = {
+            "lin": z_clip @ p["head_w"].T + p["head_b"],
+            "cc": cache_logits(z_clip @ l2_normalize(p["keys"]).T, values, self.beta_.get("cc", 8.0)),
+        }
+        extras = {"coarse": z_clip @ head.T}
+        if "fp" in self._trained_branches():
+            fq, _, wq = self._frames(feats)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                sim = ot_sim(fq[:, None], l2_normalize(p["frame_protos"])[None], mask[:, None], None,
+                             a=wq[:, None], eps=self.eps, tol=1e-3, n_iters=100)
+            terms["fp"] = LOGIT_SCALE / 10 * sim
+            extras["fine"] = sim
+        if "text_res" in p:
+            w = l2_normalize(self.text_weights_ + p["text_res"])
+            extras["coarse"] = clip @ w.T
+            if "zs" in self.branches_:
+                terms["zs"] = zero_shot_logits(clip, w, LOGIT_SCALE)
+            if "ft" in self.branches_:
+                terms["ft"] = fine_text_logits(frames, mask, self.concepts_, self.concept_mask_, self.eps, LOGIT_SCALE)
+            if "gc" in self.branches_:
+                keys = self.caption_keys_ if caption_keys is None else caption_keys
+                terms["gc"] = cache_logits(clip @ keys.T, values, self.beta_.get("gc", 8.0))
+        return terms, extras
+
+    def _forward(self, p: dict, feats: AudioFeatures, values: torch.Tensor,
+                 caption_keys: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
+        """z = Σ_b α_b z_b / σ_b  (B, C), and the contrast similarities."""
+        terms, extras = self._terms(p, feats, values, caption_keys)
+        alpha = p["log_alpha"].exp()
+        z = sum(alpha[i] * terms[b] / self.fspread_[b] for i, b in enumerate(self._trained_branches()))
+        return z, extras
+
+    def _loss(self, p, feats: AudioFeatures, labels, values, captions=None) -> torch.Tensor:
+        """CE on the combined logits + λ (coarse + fine + instance contrast).
+
+        ``captions`` (N', D): caption embeddings of these support rows, or None."""
+        z, extras = self._forward(p, feats, values, captions)
+        loss = torch.nn.functional.cross_entropy(z, labels) if "ce" in self.losses else z.sum() * 0
+        lam = self.contrast_weight
+        if "coarse" in self.losses:
+            loss = loss + lam * info_nce(extras["coarse"], labels, self.temperature)
+        if "fine" in self.losses and "fine" in extras:
+            loss = loss + lam * info_nce(extras["fine"], labels, self.temperature)
+        if "instance" in self.losses and captions is not None:
+            sim = feats.clip @ captions.T
+            loss = loss + lam * info_nce(sim, torch.arange(len(sim)), self.temperature)
+        return loss
+
+    def _train(self, p: dict, support: AudioFeatures, labels, values, captions, epochs: int,
+               checkpoints=(), eval_fn=None) -> tuple[dict, dict]:
+        gen = torch.Generator().manual_seed(self.seed)
+        p = {k: v.clone().requires_grad_(True) for k, v in p.items()}
+        opt = torch.optim.AdamW(p.values(), lr=self.lr, weight_decay=self.weight_decay)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(epochs, 1))
+        scores = {}
+        if eval_fn is not None and 0 in checkpoints:
+            scores[0] = eval_fn({k: v.detach() for k, v in p.items()})
+        for epoch in range(1, epochs + 1):
+            loss = self._loss(p, augment(support, gen), labels, values, captions)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            if eval_fn is not None and epoch in checkpoints:
+                scores[epoch] = eval_fn({k: v.detach() for k, v in p.items()})
+        return {k: v.detach() for k, v in p.items()}, scores
+
+    # ---------------------------------------------------------------- fit
+    def _fit(self, support: AudioFeatures, labels: torch.Tensor, text=None) -> None:
+        super()._fit(support, labels, text)  # training-free state, α/β by CV, σ
+        captions = getattr(self, "caption_keys_", None)
+        p0 = self._init_params(support, labels, text)
+        self.head_init_ = "linear probe on the centred support clips (C by cross-validation)"
+        with torch.no_grad():
+            terms, _ = self._terms(p0, support, self.values_, captions)
+        self.fspread_ = {b: float(t.std(dim=1).mean().clamp_min(1e-6)) for b, t in terms.items()}
+        folds = shot_folds(labels, max_folds=3, seed=self.seed)
+        if folds and len(self.epoch_grid) > 1:
+            totals = {e: 0.0 for e in self.epoch_grid}
+            for held in folds:
+                tr = (~held).nonzero().flatten()
+                sub = support[tr]
+                values = self.values_[tr]
+                caps = captions[tr] if captions is not None else None
+                p_tr = self._init_params(sub, labels[tr], text)  # nothing learned from the held-out clips
+
+                def eval_fn(p, held=held, values=values, caps=caps):
+                    q = support[held.nonzero().flatten()]
+                    z, _ = self._forward(p, q, values, caps)
+                    return fold_score(z, labels[held])[0]
+
+                _, scores = self._train(p_tr, sub, labels[tr], values, caps, max(self.epoch_grid),
+                                        self.epoch_grid, eval_fn)
+                for e, s in scores.items():
+                    totals[e] += s
+            self.epochs_ = int(max(sorted(totals), key=lambda e: (round(totals[e], 6), -e)))
+        else:
+            self.epochs_ = int(self.default_epochs)
+        self.params_, _ = self._train(p0, support, labels, self.values_, captions, self.epochs_)
+
+    def _logits(self, query: AudioFeatures) -> torch.Tensor:
+        return self._forward(self.params_, query, self.values_)[0]

@@ -1,0 +1,103 @@
+"""mgcl.methods.common: the shared formulas, against answers computed by hand."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from mgcl.methods.common import (
+    cache_affinity,
+    cache_logits,
+    centre,
+    class_means,
+    class_text_weights,
+    entropy_scale,
+    one_hot,
+    pad_sets,
+    zero_shot_logits,
+)
+
+
+def test_cache_logits_by_hand():
+    # one query, two keys of classes 0 and 1: z = exp(-β(1 - S)) Y = [exp(0), exp(-2 * 0.5)]
+    s = torch.tensor([[1.0, 0.5]])
+    y = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    z = cache_logits(s, y, beta=2.0)
+    assert z.shape == (1, 2)
+    assert torch.allclose(z, torch.tensor([[1.0, math.exp(-1.0)]]))
+
+
+def test_cache_logits_sums_keys_of_a_class():
+    # two keys of class 0 (sims 1 and 0), one of class 1 (sim 0.5), β = 1
+    s = torch.tensor([[1.0, 0.0, 0.5]])
+    y = one_hot(torch.tensor([0, 0, 1]), 2)
+    z = cache_logits(s, y, beta=1.0)
+    assert torch.allclose(z, torch.tensor([[1.0 + math.exp(-1.0), math.exp(-0.5)]]))
+    assert torch.allclose(cache_affinity(s, 1.0), torch.tensor([[1.0, math.exp(-1.0), math.exp(-0.5)]]))
+
+
+def test_one_hot():
+    y = one_hot(torch.tensor([2, 0]), 3)
+    assert torch.equal(y, torch.tensor([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]]))
+    assert y.dtype == torch.float32
+
+
+def test_class_means_by_hand():
+    x = torch.tensor([[1.0, 0.0], [3.0, 2.0], [0.0, 5.0]])
+    m = class_means(x, torch.tensor([0, 0, 1]), 2)
+    assert torch.allclose(m, torch.tensor([[2.0, 1.0], [0.0, 5.0]]))
+
+
+def test_centre_subtracts_then_normalises():
+    x = torch.tensor([[3.0, 4.0], [1.0, 1.0]])
+    out = centre(x, torch.tensor([1.0, 1.0]))
+    assert torch.allclose(out[0], torch.tensor([2.0, 3.0]) / math.sqrt(13.0))
+    assert torch.equal(out[1], torch.zeros(2))  # a zero vector stays zero (no NaN)
+
+
+def test_class_text_weights_without_descriptions_is_normalised_prompts():
+    p = torch.tensor([[2.0, 0.0], [0.0, 0.5]])
+    assert torch.allclose(class_text_weights(p), torch.eye(2))
+    assert torch.allclose(class_text_weights(p, []), torch.eye(2))
+
+
+def test_class_text_weights_with_descriptions_by_hand():
+    p = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    desc = [torch.tensor([[0.0, 1.0]]), torch.zeros(0, 2)]  # class 1 has no description
+    w = class_text_weights(p, desc)
+    # class 0: normalise(mean([1,0],[0,1])) = [1,1]/√2; class 1 keeps its prompt
+    assert torch.allclose(w[0], torch.tensor([1.0, 1.0]) / math.sqrt(2.0))
+    assert torch.allclose(w[1], torch.tensor([0.0, 1.0]))
+    assert torch.allclose(w.norm(dim=1), torch.ones(2))
+
+
+def test_class_text_weights_averages_all_descriptions():
+    p = torch.tensor([[1.0, 0.0, 0.0]])
+    desc = [torch.tensor([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])]
+    w = class_text_weights(p, desc)
+    assert torch.allclose(w, torch.ones(1, 3) / math.sqrt(3.0))
+
+
+def test_zero_shot_logits_by_hand():
+    a = torch.tensor([[1.0, 0.0], [0.6, 0.8]])
+    w = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]])
+    z = zero_shot_logits(a, w, scale=10.0)
+    assert z.shape == (2, 3)
+    assert torch.allclose(z, torch.tensor([[10.0, 0.0, 6.0], [6.0, 8.0, 10.0]]))
+
+
+def test_pad_sets_masks_padding():
+    sets = [torch.ones(2, 3), torch.zeros(0, 3), 2 * torch.ones(1, 3)]
+    out, mask = pad_sets(sets)
+    assert out.shape == (3, 2, 3)
+    assert mask.tolist() == [[True, True], [False, False], [True, False]]
+    assert torch.equal(out[2, 0], 2 * torch.ones(3)) and torch.equal(out[2, 1], torch.zeros(3))
+
+
+def test_entropy_scale_is_mean_std_over_classes():
+    z = torch.tensor([[0.0, 2.0], [0.0, 4.0]])
+    expected = (torch.tensor([0.0, 2.0]).std() + torch.tensor([0.0, 4.0]).std()) / 2
+    assert entropy_scale(z).item() == pytest.approx(expected.item())
+    assert entropy_scale(torch.zeros(3, 4)).item() > 0  # never divides by zero
