@@ -23,11 +23,11 @@ from mgcl.backbones.base import AudioFeatures, l2_normalize
 from mgcl.methods import make_method
 
 
-def synthetic(c: int, per_class: int, t: int, d: int, gen: torch.Generator) -> tuple[AudioFeatures, torch.Tensor]:
+def synthetic(centres: torch.Tensor, per_class: int, t: int, gen: torch.Generator) -> tuple[AudioFeatures, torch.Tensor]:
     """Clips = class centre + noise; frames = clip + per-frame noise, random real lengths."""
-    centres = torch.randn(c, d, generator=gen)
+    c, d = centres.shape
     labels = torch.arange(c).repeat_interleave(per_class)
-    clip = l2_normalize(centres[labels] + 1.0 * torch.randn(len(labels), d, generator=gen))
+    clip = l2_normalize(centres[labels] + 1.5 * torch.randn(len(labels), d, generator=gen))
     frames = l2_normalize(clip[:, None] + 0.1 * torch.randn(len(labels), t, d, generator=gen))
     lengths = torch.randint(t // 2, t + 1, (len(labels),), generator=gen)
     mask = torch.arange(t)[None] < lengths[:, None]
@@ -46,8 +46,9 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     gen = torch.Generator().manual_seed(0)
-    support, ys = synthetic(args.classes, args.shots, args.frames, args.dim, gen)
-    query, yq = synthetic(args.classes, -(-args.queries // args.classes), args.frames, args.dim, gen)
+    centres = torch.randn(args.classes, args.dim, generator=gen)
+    support, ys = synthetic(centres, args.shots, args.frames, gen)
+    query, yq = synthetic(centres, -(-args.queries // args.classes), args.frames, gen)
     query, yq = query[torch.arange(args.queries)], yq[: args.queries]
 
     rows = {}

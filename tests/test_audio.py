@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-import soundfile as sf
 
 from mgcl.audio import load_audio, resample, to_mono
 from mgcl.errors import AudioError

@@ -59,7 +59,7 @@ def test_embed_then_all_cache_hits(tmp_path, small_set, capsys):
 
 
 def test_embed_lists_bad_files_and_keeps_good_ones(tmp_path, write_wav, capsys):
-    good = write_wav("d/good.wav", tone(440, 1.0, 8000), 8000)
+    write_wav("d/good.wav", tone(440, 1.0, 8000), 8000)
     (tmp_path / "d" / "bad.wav").write_text("garbage" * 50)
     absolute_good = write_wav("elsewhere/abs.wav", tone(880, 1.0, 8000), 8000)
     m = write_manifest(

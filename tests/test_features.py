@@ -1,6 +1,5 @@
 import multiprocessing as mp
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest

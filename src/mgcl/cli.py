@@ -391,6 +391,7 @@ def cmd_demo(args) -> int:
 # ---------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     from mgcl.backbones import available_backbones
+    from mgcl.demo import DEMO_METHODS
 
     parser = argparse.ArgumentParser(
         prog="mgcl",
@@ -533,8 +534,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--manifest", type=Path, required=True,
                    help="manifest CSV (path,label[,fold]); the dataset is named after its folder")
     add_backbone(p)
-    from mgcl.demo import DEMO_METHODS
-
     p.add_argument("--methods", default=",".join(DEMO_METHODS),
                    help=f"comma-separated methods (default {','.join(DEMO_METHODS)}). Choices: {method_list}")
     p.add_argument("--shots", default="1,2,4,8,16",
@@ -571,10 +570,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shots", default="1,2,4,8", help="comma-separated shots (default 1,2,4,8)")
     p.add_argument("--seeds", type=int, default=3, help="random support draws per shot (default 3)")
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic set (default 0)")
-    from mgcl.demo import DEMO_METHODS as demo_methods
-
-    p.add_argument("--methods", default=",".join(demo_methods),
-                   help=f"comma-separated methods to compare (default {','.join(demo_methods)})")
+    p.add_argument("--methods", default=",".join(DEMO_METHODS),
+                   help=f"comma-separated methods to compare (default {','.join(DEMO_METHODS)})")
     p.add_argument("--batch-size", type=int, default=16, help="clips per backbone forward (default 16)")
     p.set_defaults(func=cmd_demo)
     return parser

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Sequence
 
 #: Methods compared by the demo, cheapest first.
-DEMO_METHODS = ("prototype",)
+DEMO_METHODS = ("prototype", "tip_adapter", "mgcl", "mgcl_f")
 
 
 def run_demo(

@@ -20,7 +20,7 @@ import pytest
 import torch
 
 import mgcl.evaluate as evaluate
-from mgcl.backbones.base import AudioFeatures, l2_normalize
+from mgcl.backbones.base import l2_normalize
 from mgcl.methods import Method, TextFeatures, available_methods, make_method
 
 from ._synth import centres, make_features, make_text

@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from typing import Mapping, Sequence
 
-import torch
 
 from mgcl.backbones.base import l2_normalize
 from mgcl.methods.base import TextFeatures

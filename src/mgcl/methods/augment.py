@@ -43,13 +43,24 @@ def masked_mean(frames: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (frames * m).sum(1) / m.sum(1).clamp_min(1.0)
 
 
+def augment_clip_and_mask(
+    clip: torch.Tensor, frames: torch.Tensor, mask: torch.Tensor, gen: torch.Generator,
+    min_frac: float = 0.6, drop: float = 0.1,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A random temporal crop then frame dropout, without moving any frame.
+
+    clip (B, D), frames (B, T, D), mask (B, T) -> (augmented clip (B, D), kept-frame mask (B, T));
+    the clip moves by the frame-mean shift (module doc). The cheap path for trainers.
+    """
+    new = frame_dropout_mask(temporal_crop_mask(mask, min_frac, gen), drop, gen)
+    shift = masked_mean(frames, new) - masked_mean(frames, mask)
+    return l2_normalize(clip + shift), new
+
+
 def augment(feats: AudioFeatures, gen: torch.Generator, min_frac: float = 0.6, drop: float = 0.1) -> AudioFeatures:
-    """A random temporal crop then frame dropout; the clip embedding follows (module doc)."""
-    new = frame_dropout_mask(temporal_crop_mask(feats.frame_mask, min_frac, gen), drop, gen)
-    shift = masked_mean(feats.frames, new) - masked_mean(feats.frames, feats.frame_mask)
+    """:func:`augment_clip_and_mask` as AudioFeatures, kept frames moved to a prefix."""
+    clip, new = augment_clip_and_mask(feats.clip, feats.frames, feats.frame_mask, gen, min_frac, drop)
     frames = feats.frames * new.unsqueeze(-1)
-    # keep kept frames as a prefix so that masks stay prefix-shaped
     order = torch.argsort((~new).float(), dim=1, stable=True)
     frames = torch.gather(frames, 1, order.unsqueeze(-1).expand_as(frames))
-    mask = torch.gather(new, 1, order)
-    return AudioFeatures(l2_normalize(feats.clip + shift), frames, mask)
+    return AudioFeatures(clip, frames, torch.gather(new, 1, order))

@@ -8,6 +8,8 @@ support set (``default_C`` with one shot per class, when no such split exists).
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression
@@ -21,7 +23,9 @@ from mgcl.methods.selection import select, shot_folds
 def fit_logistic(x: np.ndarray, y: np.ndarray, c: float, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
     """(N, D), (N,) -> W (C, D), b (C,) of an L2-regularised multinomial logistic regression."""
     clf = LogisticRegression(C=c, max_iter=1000, tol=1e-4)
-    clf.fit(x, y)
+    with warnings.catch_warnings():  # few shots: "more classes than half the samples" is expected
+        warnings.simplefilter("ignore", UserWarning)
+        clf.fit(x, y)
     w = np.zeros((n_classes, x.shape[1]), dtype=np.float32)
     b = np.full(n_classes, -1e4, dtype=np.float32)  # a class absent from a CV fold never wins
     classes = clf.classes_
@@ -46,7 +50,7 @@ class LinearProbe(Method):
         self.mean_ = support.clip.mean(0) if self.center else torch.zeros(support.dim)
         x = centre(support.clip, self.mean_).numpy()
         y = labels.numpy()
-        folds = shot_folds(labels)
+        folds = shot_folds(labels) if len(self.c_grid) > 1 else []
         if folds:
             def evaluate(p, held):
                 w, b = fit_logistic(x[~held.numpy()], y[~held.numpy()], p["C"], self.n_classes_)
@@ -54,6 +58,8 @@ class LinearProbe(Method):
 
             best, _ = select([{"C": c} for c in self.c_grid], evaluate, labels, folds)
             self.C_ = float(best["C"])
+        elif len(self.c_grid) == 1:
+            self.C_ = float(self.c_grid[0])
         else:
             self.C_ = float(self.default_C)
         w, b = fit_logistic(x, y, self.C_, self.n_classes_)

@@ -26,22 +26,23 @@ from __future__ import annotations
 
 import math
 import warnings
+from dataclasses import dataclass, fields
 
 import torch
 
 from mgcl.backbones.base import AudioFeatures, l2_normalize
-from mgcl.methods.augment import augment
+from mgcl.errors import MgclError
+from mgcl.methods.augment import augment_clip_and_mask
 from mgcl.methods.base import Method, TextFeatures
-from mgcl.methods.linear_probe import LinearProbe
 from mgcl.methods.common import (
     cache_logits,
     centre,
-    class_means,
     class_text_weights,
     one_hot,
     pad_sets,
     zero_shot_logits,
 )
+from mgcl.methods.linear_probe import LinearProbe
 from mgcl.methods.selection import fold_score, shot_folds
 from mgcl.ot import ot_sim
 
@@ -49,6 +50,14 @@ BRANCHES = ("zs", "cc", "fc", "ft", "gc")
 TEXT_BRANCHES = ("zs", "ft", "gc")
 CACHE_BRANCHES = ("cc", "fc", "gc")
 LOGIT_SCALE = 100.0
+#: Branch weights of training-free mgcl when cross-validation is impossible (one shot per
+#: class): the fine cache starts low, it is weaker than the coarse one at one shot on the
+#: synthetic demo set and on UrbanSound8K folds 1 and 2 (fold 10 never used for it).
+DEFAULT_ALPHA = {"fc": 0.25}
+#: Initial branch weights of mgcl_f (the fine frame-prototype branch starts low: it is the
+#: weakest alone at few shots). Set once on UrbanSound8K folds 1 and 2 against each other;
+#: fold 10, the reported test fold, was never used for it.
+DEFAULT_BRANCH_WEIGHTS = {"lin": 1.0, "cc": 1.0, "fp": 0.25}
 
 
 # ----------------------------------------------------------------------------- formulas
@@ -74,12 +83,16 @@ def fine_similarity(
     """
     k = min(topk, k_frames.shape[0])
     idx = coarse.topk(k, dim=1).indices  # (Q, k)
+    sims = torch.empty(idx.shape)
+    step = max(1, 2**22 // max(1, k * k_frames.shape[1] * k_frames.shape[2]))  # ~16 MB of gathered keys
     with warnings.catch_warnings():  # a loose tolerance is enough for ranking
         warnings.simplefilter("ignore", RuntimeWarning)
-        sims = ot_sim(
-            q_frames[:, None], k_frames[idx], q_mask[:, None], k_mask[idx],
-            a=q_w[:, None], b=k_w[idx], eps=eps, tol=1e-3, n_iters=200,
-        )
+        for i in range(0, len(idx), step):
+            j = idx[i : i + step]
+            sims[i : i + step] = ot_sim(
+                q_frames[i : i + step, None], k_frames[j], q_mask[i : i + step, None], k_mask[j],
+                a=q_w[i : i + step, None], b=k_w[j], eps=eps, tol=1e-3, n_iters=200,
+            )
     return coarse.scatter(1, idx, sims.to(coarse.dtype))
 
 
@@ -124,8 +137,6 @@ class MGCL(Method):
         unknown = set(self.branches) | set(self.ablate)
         unknown -= set(BRANCHES)
         if unknown:
-            from mgcl.errors import MgclError
-
             raise MgclError(f"unknown branch(es) {sorted(unknown)} (choose from {', '.join(BRANCHES)})")
         out = []
         for b in self.branches:
@@ -147,12 +158,14 @@ class MGCL(Method):
         self.values_ = one_hot(labels, self.n_classes_)
         if text is not None:
             self.text_weights_ = class_text_weights(text.prompts, text.descriptions)
-            sets = [torch.cat([p[None], e]) for p, e in zip(text.prompts, text.descriptions or [torch.zeros(0, text.prompts.shape[1])] * len(text.prompts))]
-            self.concepts_, self.concept_mask_ = pad_sets(sets)
+            descriptions = text.descriptions or [torch.zeros(0, self.dim_)] * self.n_classes_
+            # each class's concept set for the fine-text OT: its prompt and its descriptions
+            self.concepts_, self.concept_mask_ = pad_sets(
+                [torch.cat([p[None], e]) for p, e in zip(text.prompts, descriptions)])
             if text.captions is not None:
                 self.caption_keys_ = l2_normalize(text.captions)
-        self.alpha_ = {b: 1.0 for b in self.branches_}
-        self.alpha_.update({b: v for b, v in (self.default_alpha or {}).items() if b in self.branches_})
+        defaults = DEFAULT_ALPHA if self.default_alpha is None else self.default_alpha
+        self.alpha_ = {b: float(defaults.get(b, 1.0)) for b in self.branches_}
         self.beta_ = {b: 8.0 for b in CACHE_BRANCHES if b in self.branches_}
         self.beta_.update({b: v for b, v in (self.default_beta or {}).items() if b in self.beta_})
 
@@ -202,24 +215,33 @@ class MGCL(Method):
                 for b in self.branches_}
 
     # ---------------------------------------------------------------- selection
-    def _cross_validate(self, support: AudioFeatures, labels: torch.Tensor) -> None:
-        """Coordinate ascent over (α_b, β_b) on leave-one-shot-out folds of the support."""
+    def _cross_validate(self, sims: dict, labels: torch.Tensor) -> None:
+        """Coordinate ascent over (α_b, β_b) on leave-one-shot-out folds of the support.
+
+        ``sims``: the support's own similarities (``_similarities(support)``)."""
         folds = shot_folds(labels)
         if not folds:
             return
-        sims = self._similarities(support)
+
+        # every (fold, branch, β) logit table once, with its spread: candidates only re-weight
+        tables = []
+        for held in folds:
+            keep = ~held
+            fold = {}
+            for b, sim in sims.items():
+                sim = sim[held][:, keep] if b in CACHE_BRANCHES else sim[held]
+                for beta_b in (self.betas + (self.beta_[b],) if b in self.beta_ else (None,)):
+                    z = self._branch(b, sim, self.values_[keep], {b: beta_b})
+                    fold[b, beta_b] = z / z.std(dim=1).mean().clamp_min(1e-6)
+            tables.append((fold, labels[held]))
 
         def score(alpha, beta):
-            total_acc = total_ll = 0.0
-            for held in folds:
-                keep = ~held
-                fold_sims = {b: (s[held][:, keep] if b in CACHE_BRANCHES else s[held]) for b, s in sims.items()}
-                spread = self._spread(fold_sims, self.values_[keep], beta)
-                z = self._combine(fold_sims, self.values_[keep], alpha, beta, spread)
-                acc, ll = fold_score(z, labels[held])
-                total_acc += acc
-                total_ll += ll
-            return round(total_acc / len(folds), 6), total_ll / len(folds)
+            results = []
+            for fold, y_held in tables:
+                z = sum(alpha[b] * fold[b, beta.get(b)] for b in self.branches_ if alpha[b])
+                results.append(fold_score(z, y_held))
+            accs, lls = zip(*results)
+            return round(sum(accs) / len(accs), 6), sum(lls) / len(lls)
 
         alpha, beta = dict(self.alpha_), dict(self.beta_)
         best = score(alpha, beta)
@@ -243,8 +265,9 @@ class MGCL(Method):
     # ---------------------------------------------------------------- fit / logits
     def _fit(self, support: AudioFeatures, labels: torch.Tensor, text=None) -> None:
         self._setup(support, labels, text)
-        self._cross_validate(support, labels)
-        self.spread_ = self._spread(self._similarities(support), self.values_, self.beta_)
+        sims = self._similarities(support)
+        self._cross_validate(sims, labels)
+        self.spread_ = self._spread(sims, self.values_, self.beta_)
 
     def branch_logits(self, query: AudioFeatures) -> dict[str, torch.Tensor]:
         """Each active branch's weighted contribution α_b z_b / σ_b to the logits: name -> (Q, C)."""
@@ -275,6 +298,31 @@ def kmeans_init(x: torch.Tensor, k: int, gen: torch.Generator, iters: int = 10) 
 def info_nce(sim: torch.Tensor, target: torch.Tensor, temperature: float) -> torch.Tensor:
     """InfoNCE / contrastive cross-entropy: -log softmax(sim / τ)[target].  sim (B, C), target (B,)"""
     return torch.nn.functional.cross_entropy(sim / temperature, target)
+
+
+@dataclass
+class View:
+    """Everything the fine-tuned branches read of a batch, computed once per batch.
+
+    clip (B, D) raw (joint space), z (B, D) centred clip, frames (B, T, D) raw,
+    cframes (B, T, D) centred frames, mask (B, T), score (B, T) saliency logits τ||F − μ||.
+    Augmentation changes only clip, z and mask.
+    """
+
+    clip: torch.Tensor
+    z: torch.Tensor
+    frames: torch.Tensor
+    cframes: torch.Tensor
+    mask: torch.Tensor
+    score: torch.Tensor
+
+    @property
+    def weights(self) -> torch.Tensor:
+        """Saliency marginals softmax_t(score) over the kept frames.  (B, T)"""
+        return torch.softmax(self.score.masked_fill(~self.mask, float("-inf")), dim=1).nan_to_num(0.0)
+
+    def rows(self, idx: torch.Tensor) -> "View":
+        return View(*(getattr(self, f.name)[idx] for f in fields(self)))
 
 
 class MGCLF(MGCL):
@@ -314,8 +362,8 @@ class MGCLF(MGCL):
         contrast_weight: float = 0.5,
         temperature: float = 0.1,
         frame_prototypes: int = 4,
-        epoch_grid: tuple[int, ...] = (0, 10, 25, 50, 100),
-        default_epochs: int = 10,
+        epoch_grid: tuple[int, ...] = (0, 10, 25, 50),
+        default_epochs: int = 25,
         lr: float = 5e-3,
         weight_decay: float = 1e-4,
         branch_weights: dict | None = None,  # initial α per trained branch; default below
@@ -334,42 +382,62 @@ class MGCLF(MGCL):
         self.seed = seed
 
     # ---------------------------------------------------------------- parameters
-    def _init_params(self, support: AudioFeatures, labels: torch.Tensor, text: TextFeatures | None) -> dict:
+    def _view(self, feats: AudioFeatures) -> View:
+        return View(
+            clip=feats.clip,
+            z=centre(feats.clip, self.mean_),
+            frames=feats.frames,
+            cframes=centre(feats.frames, self.frame_mean_) * feats.frame_mask.unsqueeze(-1),
+            mask=feats.frame_mask,
+            score=self.saliency * (feats.frames - self.frame_mean_).norm(dim=-1),
+        )
+
+    def _augment(self, v: View, gen: torch.Generator) -> View:
+        clip, mask = augment_clip_and_mask(v.clip, v.frames, v.mask, gen)
+        return View(clip, centre(clip, self.mean_), v.frames, v.cframes, mask, v.score)
+
+    def _init_params(self, support: AudioFeatures, v: View, labels: torch.Tensor,
+                     text: TextFeatures | None, c_grid: tuple[float, ...] | None = None) -> dict:
+        """Initial learnable state from (part of) the support; ``c_grid`` for the probe's C."""
         gen = torch.Generator().manual_seed(self.seed)
-        z = centre(support.clip, self.mean_)
-        frames, mask, _ = self._frames(support)
         protos = torch.stack([
-            kmeans_init(frames[labels == c][mask[labels == c]], self.frame_prototypes, gen)
+            kmeans_init(v.cframes[labels == c][v.mask[labels == c]], self.frame_prototypes, gen)
             for c in range(self.n_classes_)
         ])
-        probe = LinearProbe(center=True).fit(support, labels, n_classes=self.n_classes_)
+        probe = LinearProbe(**({"c_grid": c_grid} if c_grid else {})).fit(support, labels, n_classes=self.n_classes_)
+        self._probe_C = probe.C_
+        z = v.z
         params = {
             "head_w": probe.weight_.clone(),
             "head_b": probe.bias_.clone(),
             "frame_protos": protos,
             "keys": z.clone(),
             "log_alpha": torch.tensor([
-                math.log(max((self.branch_weights or {}).get(b, 1.0), 1e-6)) for b in self._trained_branches()
+                math.log(max(self._initial_weight(b), 1e-6)) for b in self._trained_branches()
             ]),
         }
         if text is not None:
             params["text_res"] = torch.zeros_like(self.text_weights_)
         return params
 
+    def _initial_weight(self, branch: str) -> float:
+        """α_b before training: ``branch_weights`` if given, else DEFAULT_BRANCH_WEIGHTS."""
+        weights = self.branch_weights if self.branch_weights is not None else DEFAULT_BRANCH_WEIGHTS
+        return float(weights.get(branch, 1.0))
+
     def _trained_branches(self) -> list[str]:
         audio = ["lin", "cc"] + (["fp"] if "fc" in self.branches_ else [])
         return audio + [b for b in self.branches_ if b in TEXT_BRANCHES]
 
     # ---------------------------------------------------------------- forward
-    def _terms(self, p: dict, feats: AudioFeatures, values: torch.Tensor,
+    def _terms(self, p: dict, v: View, values: torch.Tensor,
                caption_keys: torch.Tensor | None = None) -> tuple[dict, dict]:
         """Branch logits {b: (B, C)} and the similarities the contrast losses use.
 
         ``values`` (N', C) and ``caption_keys`` (N', D) are those of the cache in use (the
         whole support, or the training folds during cross-validation).
         """
-        clip, frames, mask = feats.clip, feats.frames, feats.frame_mask
-        z_clip = centre(clip, self.mean_)
+        clip, frames, mask, z_clip = v.clip, v.frames, v.mask, v.z
         head = l2_normalize(p["head_w"])
         terms = {
             "lin": z_clip @ p["head_w"].T + p["head_b"],
@@ -377,11 +445,10 @@ class MGCLF(MGCL):
         }
         extras = {"coarse": z_clip @ head.T}
         if "fp" in self._trained_branches():
-            fq, _, wq = self._frames(feats)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
-                sim = ot_sim(fq[:, None], l2_normalize(p["frame_protos"])[None], mask[:, None], None,
-                             a=wq[:, None], eps=self.eps, tol=1e-3, n_iters=100)
+                sim = ot_sim(v.cframes[:, None], l2_normalize(p["frame_protos"])[None], mask[:, None], None,
+                             a=v.weights[:, None], eps=self.eps, tol=1e-3, n_iters=100)
             terms["fp"] = LOGIT_SCALE / 10 * sim
             extras["fine"] = sim
         if "text_res" in p:
@@ -396,19 +463,19 @@ class MGCLF(MGCL):
                 terms["gc"] = cache_logits(clip @ keys.T, values, self.beta_.get("gc", 8.0))
         return terms, extras
 
-    def _forward(self, p: dict, feats: AudioFeatures, values: torch.Tensor,
+    def _forward(self, p: dict, v: View, values: torch.Tensor,
                  caption_keys: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
         """z = Σ_b α_b z_b / σ_b  (B, C), and the contrast similarities."""
-        terms, extras = self._terms(p, feats, values, caption_keys)
+        terms, extras = self._terms(p, v, values, caption_keys)
         alpha = p["log_alpha"].exp()
         z = sum(alpha[i] * terms[b] / self.fspread_[b] for i, b in enumerate(self._trained_branches()))
         return z, extras
 
-    def _loss(self, p, feats: AudioFeatures, labels, values, captions=None) -> torch.Tensor:
+    def _loss(self, p, v: View, labels, values, captions=None) -> torch.Tensor:
         """CE on the combined logits + λ (coarse + fine + instance contrast).
 
         ``captions`` (N', D): caption embeddings of these support rows, or None."""
-        z, extras = self._forward(p, feats, values, captions)
+        z, extras = self._forward(p, v, values, captions)
         loss = torch.nn.functional.cross_entropy(z, labels) if "ce" in self.losses else z.sum() * 0
         lam = self.contrast_weight
         if "coarse" in self.losses:
@@ -416,11 +483,11 @@ class MGCLF(MGCL):
         if "fine" in self.losses and "fine" in extras:
             loss = loss + lam * info_nce(extras["fine"], labels, self.temperature)
         if "instance" in self.losses and captions is not None:
-            sim = feats.clip @ captions.T
+            sim = v.clip @ captions.T
             loss = loss + lam * info_nce(sim, torch.arange(len(sim)), self.temperature)
         return loss
 
-    def _train(self, p: dict, support: AudioFeatures, labels, values, captions, epochs: int,
+    def _train(self, p: dict, support: View, labels, values, captions, epochs: int,
                checkpoints=(), eval_fn=None) -> tuple[dict, dict]:
         gen = torch.Generator().manual_seed(self.seed)
         p = {k: v.clone().requires_grad_(True) for k, v in p.items()}
@@ -430,7 +497,7 @@ class MGCLF(MGCL):
         if eval_fn is not None and 0 in checkpoints:
             scores[0] = eval_fn({k: v.detach() for k, v in p.items()})
         for epoch in range(1, epochs + 1):
-            loss = self._loss(p, augment(support, gen), labels, values, captions)
+            loss = self._loss(p, self._augment(support, gen), labels, values, captions)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -443,34 +510,40 @@ class MGCLF(MGCL):
     def _fit(self, support: AudioFeatures, labels: torch.Tensor, text=None) -> None:
         super()._fit(support, labels, text)  # training-free state, α/β by CV, σ
         captions = getattr(self, "caption_keys_", None)
-        p0 = self._init_params(support, labels, text)
-        self.head_init_ = "linear probe on the centred support clips (C by cross-validation)"
+        view = self._view(support)
+        p0 = self._init_params(support, view, labels, text)
+        self.probe_C_ = self._probe_C
         with torch.no_grad():
-            terms, _ = self._terms(p0, support, self.values_, captions)
+            terms, _ = self._terms(p0, view, self.values_, captions)
         self.fspread_ = {b: float(t.std(dim=1).mean().clamp_min(1e-6)) for b, t in terms.items()}
+        self.epochs_ = self._choose_epochs(support, view, labels, text, captions)
+        self.params_, _ = self._train(p0, view, labels, self.values_, captions, self.epochs_)
+
+    def _choose_epochs(self, support: AudioFeatures, view: View, labels: torch.Tensor,
+                       text: TextFeatures | None, captions: torch.Tensor | None) -> int:
+        """Epochs by cross-validation: for each leave-one-shot-out fold, start from state
+        initialised on the other folds only, train, and score the held-out clips at each
+        epoch of ``epoch_grid``; ``default_epochs`` with one shot per class."""
         folds = shot_folds(labels, max_folds=3, seed=self.seed)
-        if folds and len(self.epoch_grid) > 1:
-            totals = {e: 0.0 for e in self.epoch_grid}
-            for held in folds:
-                tr = (~held).nonzero().flatten()
-                sub = support[tr]
-                values = self.values_[tr]
-                caps = captions[tr] if captions is not None else None
-                p_tr = self._init_params(sub, labels[tr], text)  # nothing learned from the held-out clips
+        if not folds or len(self.epoch_grid) < 2:
+            return int(self.default_epochs)
+        totals = {e: 0.0 for e in self.epoch_grid}
+        for held in folds:
+            tr, te = (~held).nonzero().flatten(), held.nonzero().flatten()
+            values = self.values_[tr]
+            caps = captions[tr] if captions is not None else None
+            v_tr, v_te = view.rows(tr), view.rows(te)
+            # nothing is learned from the held-out clips (the probe's C is the full support's)
+            p_tr = self._init_params(support[tr], v_tr, labels[tr], text, c_grid=(self.probe_C_,))
 
-                def eval_fn(p, held=held, values=values, caps=caps):
-                    q = support[held.nonzero().flatten()]
-                    z, _ = self._forward(p, q, values, caps)
-                    return fold_score(z, labels[held])[0]
+            def eval_fn(p, v_te=v_te, values=values, caps=caps, y=labels[te]):
+                return fold_score(self._forward(p, v_te, values, caps)[0], y)[0]
 
-                _, scores = self._train(p_tr, sub, labels[tr], values, caps, max(self.epoch_grid),
-                                        self.epoch_grid, eval_fn)
-                for e, s in scores.items():
-                    totals[e] += s
-            self.epochs_ = int(max(sorted(totals), key=lambda e: (round(totals[e], 6), -e)))
-        else:
-            self.epochs_ = int(self.default_epochs)
-        self.params_, _ = self._train(p0, support, labels, self.values_, captions, self.epochs_)
+            _, scores = self._train(p_tr, v_tr, labels[tr], values, caps, max(self.epoch_grid),
+                                    self.epoch_grid, eval_fn)
+            for e, sc in scores.items():
+                totals[e] += sc
+        return int(max(sorted(totals), key=lambda e: (round(totals[e], 6), -e)))
 
     def _logits(self, query: AudioFeatures) -> torch.Tensor:
-        return self._forward(self.params_, query, self.values_)[0]
+        return self._forward(self.params_, self._view(query), self.values_)[0]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 
 from mgcl.backbones.base import AudioFeatures, l2_normalize
-from mgcl.methods.augment import augment
+from mgcl.methods.augment import augment_clip_and_mask
 from mgcl.methods.base import Method, TextFeatures
 from mgcl.methods.common import cache_logits, centre, class_text_weights, one_hot, zero_shot_logits
 from mgcl.methods.selection import grid, select, shot_folds
@@ -101,8 +101,8 @@ def train_cache_keys(
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(epochs, 1))
     scores = {}
     for epoch in range(1, epochs + 1):
-        aug = augment(support, gen)
-        loss = torch.nn.functional.cross_entropy(logits_fn(aug.clip, keys), labels)
+        clip, _ = augment_clip_and_mask(support.clip, support.frames, support.frame_mask, gen)
+        loss = torch.nn.functional.cross_entropy(logits_fn(clip, keys), labels)
         opt.zero_grad()
         loss.backward()
         opt.step()
