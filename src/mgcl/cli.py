@@ -1,4 +1,4 @@
-"""The ``mgcl`` command: embed, fit, predict, evaluate, demo.
+"""The ``mgcl`` command: embed, fit, predict, evaluate, describe, caption, demo.
 
 Every sub-command has ``--help``. Exit status: 0 on success, 1 when some inputs were bad
 (the good ones are still processed and each bad one is listed), 2 on a usage error or an
@@ -89,23 +89,6 @@ def parse_params(items: list[str] | None, prefixed: bool = False) -> dict:
     return out
 
 
-def read_descriptions(path: Path | None) -> dict[str, list[str]] | None:
-    """A JSON file {"class": ["sentence", ...], ...} of class descriptions."""
-    if path is None:
-        return None
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise MgclError(f"{path}: descriptions file not found") from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise MgclError(f"{path}: not a JSON file ({exc})".splitlines()[0]) from None
-    if not isinstance(data, dict) or not all(
-        isinstance(v, list) and all(isinstance(s, str) for s in v) for v in data.values()
-    ):
-        raise MgclError(f'{path}: expected a JSON object {{"class": ["sentence", ...], ...}}')
-    return data
-
-
 def backbone_options(args) -> dict:
     options = {}
     if getattr(args, "checkpoint", None):
@@ -160,13 +143,13 @@ def cmd_fit(args) -> int:
     from collections import Counter
 
     from mgcl.classifier import CONFIG_FILE, WEIGHTS_FILE, FewShotAudioClassifier, build_method
+    from mgcl.concepts.text import resolve_captions, resolve_descriptions, text_features
     from mgcl.data.manifest import read_manifest
 
     t0 = time.perf_counter()
     rows = read_manifest(args.manifest)
     labels = [r.label for r in rows]
     params = parse_params(args.param)
-    descriptions = read_descriptions(args.descriptions)
     build_method(args.method, params)  # unknown method / parameter: fail before any work
     counts = Counter(labels)
     if len(counts) < 2:
@@ -176,8 +159,9 @@ def cmd_fit(args) -> int:
         raise MgclError(f"--out {args.out}: exists and is not a folder")
     backbone = make_backbone(args)
     check_text_needs([args.method], backbone)
-    if descriptions and not backbone.has_text:
-        print(f"note: --descriptions ignored: backbone '{backbone.name}' has no text tower", file=sys.stderr)
+    descriptions = resolve_descriptions(args.descriptions, sorted(counts), backbone.has_text)
+    captions = resolve_captions(args.captions, [r.path for r in rows], args.manifest, backbone.has_text,
+                                args.captioner, args.store, device=getattr(args, "device", None))
 
     res = embed_rows(backbone, [r.path for r in rows], args.store, args.batch_size, desc="embedding support")
     t1 = time.perf_counter()
@@ -192,7 +176,7 @@ def cmd_fit(args) -> int:
         backbone_options=backbone_options(args) or None, store=args.store,
         batch_size=args.batch_size, descriptions=descriptions,
     )
-    clf.fit_features(res.stacked(), labels)
+    clf.fit_features(res.stacked(), labels, text=text_features(backbone, sorted(counts), descriptions, captions))
     t2 = time.perf_counter()
     clf.save(args.out)
     t3 = time.perf_counter()
@@ -251,6 +235,7 @@ def cmd_predict(args) -> int:
 
 # ---------------------------------------------------------------------------- evaluate
 def cmd_evaluate(args) -> int:
+    from mgcl.concepts.text import resolve_captions, resolve_descriptions, support_text, text_features
     from mgcl.features import atomic_write_bytes
     from mgcl.data.manifest import read_manifest
     from mgcl.evaluate import (
@@ -276,7 +261,6 @@ def cmd_evaluate(args) -> int:
     specs = method_specs(methods, parse_params(args.param, prefixed=True), split_list(args.ablate))
     if args.out is not None and args.out.is_dir():
         raise MgclError(f"--out {args.out}: is a folder; give a file name such as results.json")
-    descriptions = read_descriptions(args.descriptions)
     test_fold = args.test_fold
     folds = None
     if test_fold is not None:
@@ -306,19 +290,16 @@ def cmd_evaluate(args) -> int:
     features = res.stacked(ok)
     _, classes = encode_labels(labels)
 
-    text = None
-    if backbone.has_text:
-        from mgcl.concepts import class_text_features
-
-        text = class_text_features(backbone, classes, descriptions)
-    elif descriptions:
-        print(f"note: --descriptions ignored: backbone '{backbone.name}' has no text tower", file=sys.stderr)
+    descriptions = resolve_descriptions(args.descriptions, classes, backbone.has_text)
+    captions = resolve_captions(args.captions, [rows[i].path for i in ok], args.manifest, backbone.has_text,
+                                args.captioner, args.store, device=getattr(args, "device", None))
+    text = text_features(backbone, classes, descriptions, captions)
     t2 = time.perf_counter()
 
     n_runs = len(specs) * len(shots) * args.seeds
     with progress_bar(n_runs, "evaluating", unit="run") as update:
         runs, _ = run_protocol(features, labels, specs, shots, args.seeds, folds, test_fold,
-                               text_fn=lambda s_idx, cls: text, progress=update)
+                               text_fn=lambda s_idx, cls: support_text(text, s_idx), progress=update)
     t3 = time.perf_counter()
     results = summarise(runs)
     doc = {
@@ -391,6 +372,8 @@ def cmd_demo(args) -> int:
 # ---------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     from mgcl.backbones import available_backbones
+    from mgcl.concepts.cli_caption import register as register_caption
+    from mgcl.concepts.cli_describe import register as register_describe
     from mgcl.demo import DEMO_METHODS
 
     parser = argparse.ArgumentParser(
@@ -453,10 +436,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     def add_descriptions(p):
         p.add_argument(
-            "--descriptions", type=Path, metavar="FILE",
-            help='JSON file {"class": ["a sharp, high-pitched bark", ...], ...} of class descriptions '
-            "for text backbones (ignored by audio-only backbones)",
+            "--descriptions", default="builtin", metavar="FILE|builtin|none",
+            help='class descriptions for text backbones: a JSON/YAML file {"class": ["a sharp, '
+            'high-pitched bark", ...]} (see `mgcl describe`), "builtin" (default: the shipped sets '
+            'for classes whose names match) or "none"',
         )
+        p.add_argument(
+            "--captions", default="none", metavar="FILE|auto|none",
+            help="one caption per clip for the caption branches of text backbones: a file written "
+            "by `mgcl caption` on the same manifest, \"auto\" (caption now with --captioner, cached "
+            "in the store) or \"none\" (default)",
+        )
+        p.add_argument("--captioner", metavar="ID_OR_PATH",
+                       help="audio-captioning checkpoint for --captions auto "
+                       "(default MU-NLPC/whisper-small-audio-captioning)")
 
     from mgcl.methods import available_methods
 
@@ -574,6 +567,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"comma-separated methods to compare (default {','.join(DEMO_METHODS)})")
     p.add_argument("--batch-size", type=int, default=16, help="clips per backbone forward (default 16)")
     p.set_defaults(func=cmd_demo)
+    register_describe(sub)
+    register_caption(sub)
     return parser
 
 
