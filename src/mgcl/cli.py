@@ -1,4 +1,4 @@
-"""The ``mgcl`` command: embed, fit, predict, evaluate, describe, caption, demo.
+"""The ``mgcl`` command: embed, fit, predict, evaluate, benchmark, describe, caption, data, explain, demo.
 
 Every sub-command has ``--help``. Exit status: 0 on success, 1 when some inputs were bad
 (the good ones are still processed and each bad one is listed), 2 on a usage error or an
@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -237,21 +238,23 @@ def cmd_predict(args) -> int:
 def cmd_evaluate(args) -> int:
     from mgcl.concepts.text import resolve_captions, resolve_descriptions, support_text, text_features
     from mgcl.features import atomic_write_bytes
-    from mgcl.data.manifest import read_manifest
     from mgcl.evaluate import (
         check_protocol,
         encode_labels,
         format_table,
         method_specs,
-        method_timing,
         protocol_description,
         run_protocol,
         summarise,
     )
     from mgcl.progress import progress_bar
 
+    from mgcl.cli_benchmark import rows_for
+
     t0 = time.perf_counter()
-    rows = read_manifest(args.manifest)
+    source = rows_for(args)
+    rows = source.rows
+    where = args.manifest if args.manifest is not None else f"dataset '{source.name}'"
     methods = split_list(args.methods)
     if not methods:
         raise MgclError("--methods is empty")
@@ -266,7 +269,7 @@ def cmd_evaluate(args) -> int:
     if test_fold is not None:
         missing = [r for r in rows if r.fold is None]
         if missing:
-            raise MgclError(f"--test-fold needs a 'fold' column in {args.manifest} "
+            raise MgclError(f"--test-fold needs a 'fold' column in {where} "
                             f"({len(missing)} rows have none, e.g. {missing[0].path.name})")
         folds = [r.fold for r in rows]
     labels = [r.label for r in rows]
@@ -283,17 +286,18 @@ def cmd_evaluate(args) -> int:
         report_failures(res)
     ok = res.ok
     if not ok:
-        raise MgclError("no file of the manifest could be embedded")
+        raise MgclError(f"no file of {where} could be embedded")
     labels = [labels[i] for i in ok]
     folds = [folds[i] for i in ok] if folds is not None else None
     check_protocol(labels, shots, folds, test_fold)
     features = res.stacked(ok)
     _, classes = encode_labels(labels)
 
-    descriptions = resolve_descriptions(args.descriptions, classes, backbone.has_text)
-    captions = resolve_captions(args.captions, [rows[i].path for i in ok], args.manifest, backbone.has_text,
+    shown = source.names(classes)  # readable names for the text prompts
+    descriptions = resolve_descriptions(args.descriptions, shown, backbone.has_text)
+    captions = resolve_captions(args.captions, [rows[i].path for i in ok], source.manifest, backbone.has_text,
                                 args.captioner, args.store, device=getattr(args, "device", None))
-    text = text_features(backbone, classes, descriptions, captions)
+    text = text_features(backbone, shown, descriptions, captions)
     t2 = time.perf_counter()
 
     n_runs = len(specs) * len(shots) * args.seeds
@@ -306,25 +310,15 @@ def cmd_evaluate(args) -> int:
         "mgcl_version": __version__,
         "backbone": backbone.name,
         "backbone_identity": backbone.identity,
-        "dataset": Path(args.manifest).resolve().parent.name,
-        "manifest": str(args.manifest),
+        "dataset": source.name,
+        "source": source.origin,
         "n_clips": len(ok),
         "n_classes": len(classes),
         "classes": classes,
         "protocol": protocol_description(shots, args.seeds, test_fold),
         "methods": {s.label: {"method": s.method, "params": _json_params(s.params)} for s in specs},
         "results": results,
-        "timing": {
-            "setup_seconds": round(t_setup - t0, 3),
-            "embed_seconds": round(res.seconds, 3),
-            "computed": res.computed,
-            "cache_hits": res.cache_hits,
-            "failed": len(res.errors),
-            "text_seconds": round(t2 - t1, 3),
-            "evaluate_seconds": round(t3 - t2, 3),
-            "total_seconds": round(t3 - t0, 3),
-            "methods": method_timing(runs),
-        },
+        "timing": {"setup_seconds": round(t_setup - t0, 3), **run_timing(res, t2 - t1, t3 - t2, t3 - t0, runs)},
     }
     if res.errors:
         doc["failed_files"] = [res.errors[i] for i in sorted(res.errors)]
@@ -342,6 +336,23 @@ def cmd_evaluate(args) -> int:
     if args.out is not None:
         print(f"results: {args.out}")
     return 1 if res.errors else 0
+
+
+def run_timing(res, text_seconds: float, evaluate_seconds: float, total_seconds: float, runs) -> dict:
+    """The ``timing`` object of a results JSON: embedding (computed / cache hits / failed),
+    text, evaluation and total seconds, and per-method fit / predict seconds."""
+    from mgcl.evaluate import method_timing
+
+    return {
+        "embed_seconds": round(res.seconds, 3),
+        "computed": res.computed,
+        "cache_hits": res.cache_hits,
+        "failed": len(res.errors),
+        "text_seconds": round(text_seconds, 3),
+        "evaluate_seconds": round(evaluate_seconds, 3),
+        "total_seconds": round(total_seconds, 3),
+        "methods": method_timing(runs),
+    }
 
 
 def _json_params(params: dict) -> dict:
@@ -374,6 +385,9 @@ def build_parser() -> argparse.ArgumentParser:
     from mgcl.backbones import available_backbones
     from mgcl.concepts.cli_caption import register as register_caption
     from mgcl.concepts.cli_describe import register as register_describe
+    from mgcl.cli_benchmark import register as register_benchmark
+    from mgcl.cli_explain import register as register_explain
+    from mgcl.data.cli_data import register as register_data
     from mgcl.demo import DEMO_METHODS
 
     parser = argparse.ArgumentParser(
@@ -508,8 +522,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "evaluate",
         help="compare few-shot methods over shots x seeds on a labelled manifest",
-        description=(
-            "The few-shot protocol on a labelled manifest: for every shot count K and seed, draw K "
+        description=textwrap.fill(
+            "The few-shot protocol on a labelled manifest or dataset: for every shot count K and seed, draw K "
             "support clips per class, fit every method on them and score it on the query clips. "
             "Without --test-fold the query is every clip not drawn for the support; with "
             "--test-fold F the support is drawn from the other folds and the query is the whole "
@@ -517,15 +531,28 @@ def build_parser() -> argparse.ArgumentParser:
             "the support set only. Features come from the store: a second run on the same audio "
             "runs no backbone forward. Prints a table (accuracy %, mean ± std over seeds) and, "
             "with --out, writes the results JSON {backbone, dataset, protocol, results: [{method, "
-            "shots, accuracy_mean, accuracy_std, n_seeds, n_query, ...}], timing}."
+            "shots, accuracy_mean, accuracy_std, n_seeds, n_query, ...}], timing}.", 88
         ),
         epilog=(
-            "example: mgcl evaluate --manifest esc50/manifest.csv --methods prototype,tip_adapter,mgcl "
-            "--shots 1,2,4,8,16 --seeds 5 --test-fold 1 --ablate fc,ft --out results.json"
+            "examples:\n"
+            "  mgcl evaluate --manifest esc50/manifest.csv --methods prototype,tip_adapter,mgcl \\\n"
+            "      --shots 1,2,4,8,16 --seeds 5 --test-fold 1 --ablate fc,ft --out results.json\n"
+            "  mgcl evaluate --dataset urbansound8k --root ~/data/UrbanSound8K --test-fold 10 \\\n"
+            "      --shots 1,4,16 --out us8k.json\n"
+            "(`mgcl benchmark` runs every fold in turn and writes tables and plots)"
         ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--manifest", type=Path, required=True,
+    p.add_argument("--manifest", type=Path,
                    help="manifest CSV (path,label[,fold]); the dataset is named after its folder")
+    p.add_argument("--dataset", metavar="NAME",
+                   help="instead of --manifest: a dataset in its official layout under --root "
+                   "(`mgcl data list` shows them; e.g. esc50, urbansound8k)")
+    p.add_argument("--root", type=Path, metavar="DIR",
+                   help="with --dataset: the dataset's folder (e.g. ~/data/ESC-50-master)")
+    p.add_argument("--names", type=Path, metavar="FILE",
+                   help="a JSON file {label: readable name} overriding the class names of the text "
+                   "prompts (default: labels made readable, air_conditioner -> air conditioner)")
     add_backbone(p)
     p.add_argument("--methods", default=",".join(DEMO_METHODS),
                    help=f"comma-separated methods (default {','.join(DEMO_METHODS)}). Choices: {method_list}")
@@ -569,6 +596,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
     register_describe(sub)
     register_caption(sub)
+    register_data(sub)
+    register_benchmark(sub)
+    register_explain(sub)
     return parser
 
 
@@ -584,7 +614,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mgcl {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"mgcl {args.command}: interrupted", file=sys.stderr)
+        print(f"mgcl {args.command}: interrupted{getattr(args, 'interrupt_hint', '')}", file=sys.stderr)
         return 130
 
 

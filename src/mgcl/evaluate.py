@@ -240,22 +240,45 @@ def run_protocol(
     for k in shots:
         for seed in range(seeds):
             s_idx, q_idx = few_shot_split(y, k, seed, folds, test_fold, classes)
-            support, query = features[s_idx], features[q_idx]
-            ys = torch.as_tensor(y[s_idx])
             text = text_fn(s_idx, classes) if text_fn is not None else None
-            for spec in specs:
-                torch.manual_seed(seed)
-                m = spec.build()
-                t0 = time.perf_counter()
-                m.fit(support, ys, text=text, n_classes=len(classes))
-                t1 = time.perf_counter()
-                pred = m.predict(query).numpy()
-                t2 = time.perf_counter()
-                acc = 100.0 * float((pred == y[q_idx]).mean())
-                runs.append(RunResult(spec.label, k, seed, acc, len(q_idx), t1 - t0, t2 - t1, pred))
-                if progress is not None:
-                    progress(1)
+            runs += fit_and_score(specs, features[s_idx], y[s_idx], features[q_idx], y[q_idx],
+                                  len(classes), k, seed, text=text, progress=progress)
     return runs, classes
+
+
+def fit_and_score(
+    specs: Sequence[MethodSpec],
+    support: AudioFeatures,
+    y_support: np.ndarray,
+    query: AudioFeatures,
+    y_query: np.ndarray,
+    n_classes: int,
+    shots: int,
+    seed: int,
+    text: TextFeatures | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> list[RunResult]:
+    """One support/query split: fit every spec on the support, score it on the query.
+
+    Labels are int codes in ``[0, n_classes)``; ``seed`` seeds torch before each fit. The
+    one fit/predict loop of the project: :func:`run_protocol` and :mod:`mgcl.protocols` use it.
+    """
+    ys = torch.as_tensor(np.asarray(y_support))
+    y_query = np.asarray(y_query)
+    runs = []
+    for spec in specs:
+        torch.manual_seed(seed)
+        m = spec.build()
+        t0 = time.perf_counter()
+        m.fit(support, ys, text=text, n_classes=n_classes)
+        t1 = time.perf_counter()
+        pred = m.predict(query).numpy()
+        t2 = time.perf_counter()
+        acc = 100.0 * float((pred == y_query).mean())
+        runs.append(RunResult(spec.label, shots, seed, acc, len(y_query), t1 - t0, t2 - t1, pred))
+        if progress is not None:
+            progress(1)
+    return runs
 
 
 def method_timing(runs: Sequence[RunResult]) -> dict[str, dict]:

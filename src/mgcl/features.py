@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from mgcl.atomic import atomic_write, atomic_write_bytes  # noqa: F401  (re-exported)
 from mgcl.audio import load_audio, validate_waveform
 from mgcl.backbones.base import AudioFeatures, Backbone
 from mgcl.errors import AudioError
@@ -118,51 +118,9 @@ class FeatureStore:
 
     def put(self, key: str, clip: torch.Tensor, frames: torch.Tensor) -> None:
         """Store one clip's features atomically (temp file + fsync + rename)."""
-        p = self.path(key)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=".tmp", dir=p.parent)
-        os.close(fd)
-        try:
-            save_file(
-                {"clip": clip.detach().float().contiguous().cpu(),
-                 "frames": frames.detach().float().contiguous().cpu()},
-                tmp,
-                metadata={"identity": self.identity},
-            )
-            with open(tmp, "rb+") as fh:
-                os.fsync(fh.fileno())
-            os.chmod(tmp, _default_mode())
-            os.replace(tmp, p)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-
-
-def _default_mode() -> int:
-    """0666 minus the process umask: what ``open(path, "w")`` would have given."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half.
-
-    The file gets the usual permissions (0666 minus umask), not the temp file's 0600.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, _default_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        tensors = {"clip": clip.detach().float().contiguous().cpu(),
+                   "frames": frames.detach().float().contiguous().cpu()}
+        atomic_write(self.path(key), lambda tmp: save_file(tensors, tmp, metadata={"identity": self.identity}))
 
 
 @dataclass

@@ -103,7 +103,7 @@ def test_shipped_set_has_enough_distinct_sentences_and_no_duplicate(name):
 
 def test_cli_prints_urbansound8k(capsys):
     doc = shipped("urbansound8k")
-    from mgcl.concepts.cli_describe import main
+    from mgcl.cli import main
 
     assert main(["describe", "--dataset", "urbansound8k", "--llm", "builtin", "--out", "-"]) == 0
     printed = json.loads(capsys.readouterr().out)

@@ -347,7 +347,7 @@ def test_cli_needs_a_class_source(capsys):
 
 
 def test_standalone_main_exit_codes(fake_sets, capsys):
-    from mgcl.concepts.cli_describe import main
+    from mgcl.cli import main
 
     assert main(["describe", "--dataset", "beta", "--llm", "builtin", "--per-class", "2", "--out", "-"]) == 0
     assert list(json.loads(capsys.readouterr().out)) == ["dog bark", "rain"]

@@ -317,7 +317,7 @@ def test_bad_base_url_and_identity():
 
 
 def test_cli_describe_openai_end_to_end_then_cache_hit(server, sleeps, tmp_path, capsys):
-    from mgcl.concepts.cli_describe import main
+    from mgcl.cli import main
 
     server.script = [ok(good_answer(CLASSES, n=4))]
     out, cache = tmp_path / "desc.json", tmp_path / "cache"

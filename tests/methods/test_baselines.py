@@ -283,3 +283,22 @@ def test_plot_rejects_text_for_the_wrong_number_of_classes():
     short = TextFeatures(prompts=text.prompts[:-1], descriptions=text.descriptions[:-1])
     with pytest.raises(MgclError, match="classes"):
         Plot().fit(support, ys, text=short)
+
+
+@pytest.mark.parametrize("ablate, gone", [(("cc",), "cc"), (("fc",), "fp")])
+def test_mgcl_f_ablation_removes_the_trained_branch(ablate, gone):
+    full = fitted("mgcl_f", shots=4, with_text=False)
+    part = fitted("mgcl_f", shots=4, with_text=False, ablate=ablate)
+    assert gone in full.branch_weights_ and gone not in part.branch_weights_
+    query = problem(4)[2]
+    assert gone not in part.branch_logits(query)
+    assert not torch.allclose(full.logits(query), part.logits(query))
+
+
+def test_mgcl_ablating_the_coarse_cache_keeps_the_fine_cache_alone():
+    m = fitted("mgcl", shots=4, with_text=False, ablate=("cc",))
+    assert m.branches_ == ["fc"]
+    support, ys, query, yq, _ = problem(4)
+    assert (m.predict(query) == yq).float().mean() > 0.5  # 5 classes: chance is 0.2
+    with pytest.raises(MgclError, match="every branch is switched off"):
+        make_method("mgcl", ablate=("cc", "fc")).fit(support, ys)

@@ -149,21 +149,3 @@ def register(subparsers) -> argparse.ArgumentParser:
                    help="JSON file to write ({class: [descriptions]}), or - for stdout")
     p.set_defaults(func=cmd_describe)
     return p
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="mgcl")
-    register(parser.add_subparsers(dest="command", metavar="COMMAND", required=True))
-    args = parser.parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except MgclError as exc:
-        print(f"mgcl {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"mgcl {args.command}: interrupted", file=sys.stderr)
-        return 130
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -145,8 +145,11 @@ class MGCL(Method):
             if b == "gc" and (text is None or text.captions is None):
                 continue
             out.append(b)
-        if not any(b in out for b in ("zs", "cc")):
-            out.insert(0, "cc")  # something coarse must remain
+        if not any(b in out for b in ("zs", "cc")) and "cc" not in self.ablate:
+            out.insert(0, "cc")  # something coarse remains unless the coarse cache is ablated
+        if not out:
+            raise MgclError(f"every branch is switched off (branches {', '.join(self.branches)}, "
+                            f"ablated {', '.join(self.ablate) or 'none'}, text tower: {text is not None})")
         return out
 
     def _setup(self, support: AudioFeatures, labels: torch.Tensor, text: TextFeatures | None) -> None:
@@ -340,8 +343,10 @@ class MGCLF(MGCL):
     coarse contrast: clip vs class embeddings W (text weights, or the head's prototypes);
     fine contrast: OT similarity of a clip's frames to each class's frame prototypes;
     instance contrast (with captions): clip vs its own caption against the others'.
-    The number of epochs is chosen by cross-validation on the support (leave-one-shot-out
-    folds); with one shot per class, ``default_epochs``.
+    The number of epochs and the weights of the cache and frame-prototype branches are
+    chosen by cross-validation on the support (leave-one-shot-out folds, state initialised
+    on the training folds only); with one shot per class, ``default_epochs`` and the
+    initial weights (DEFAULT_BRANCH_WEIGHTS).
     """
 
     name = "mgcl_f"
@@ -367,6 +372,7 @@ class MGCLF(MGCL):
         lr: float = 5e-3,
         weight_decay: float = 1e-4,
         branch_weights: dict | None = None,  # initial α per trained branch; default below
+        weight_grid: tuple[float, ...] = (0.0, 0.5, 1.0),
         seed: int = 0,
     ):
         super().__init__(branches, ablate, eps, saliency, topk, alphas, betas, default_alpha, default_beta, cv_rounds)
@@ -379,6 +385,7 @@ class MGCLF(MGCL):
         self.lr = lr
         self.weight_decay = weight_decay
         self.branch_weights = branch_weights
+        self.weight_grid = tuple(weight_grid)
         self.seed = seed
 
     # ---------------------------------------------------------------- parameters
@@ -426,7 +433,7 @@ class MGCLF(MGCL):
         return float(weights.get(branch, 1.0))
 
     def _trained_branches(self) -> list[str]:
-        audio = ["lin", "cc"] + (["fp"] if "fc" in self.branches_ else [])
+        audio = ["lin"] + [b for b in ("cc",) if b in self.branches_] + (["fp"] if "fc" in self.branches_ else [])
         return audio + [b for b in self.branches_ if b in TEXT_BRANCHES]
 
     # ---------------------------------------------------------------- forward
@@ -439,10 +446,9 @@ class MGCLF(MGCL):
         """
         clip, frames, mask, z_clip = v.clip, v.frames, v.mask, v.z
         head = l2_normalize(p["head_w"])
-        terms = {
-            "lin": z_clip @ p["head_w"].T + p["head_b"],
-            "cc": cache_logits(z_clip @ l2_normalize(p["keys"]).T, values, self.beta_.get("cc", 8.0)),
-        }
+        terms = {"lin": z_clip @ p["head_w"].T + p["head_b"]}
+        if "cc" in self.branches_:
+            terms["cc"] = cache_logits(z_clip @ l2_normalize(p["keys"]).T, values, self.beta_.get("cc", 8.0))
         extras = {"coarse": z_clip @ head.T}
         if "fp" in self._trained_branches():
             with warnings.catch_warnings():
@@ -516,18 +522,43 @@ class MGCLF(MGCL):
         with torch.no_grad():
             terms, _ = self._terms(p0, view, self.values_, captions)
         self.fspread_ = {b: float(t.std(dim=1).mean().clamp_min(1e-6)) for b, t in terms.items()}
-        self.epochs_ = self._choose_epochs(support, view, labels, text, captions)
+        self.epochs_, weights = self._choose_epochs_and_weights(support, view, labels, text, captions)
         self.params_, _ = self._train(p0, view, labels, self.values_, captions, self.epochs_)
+        if weights is not None:  # the branch weights cross-validation preferred, after training
+            self.params_["log_alpha"] = torch.log(torch.tensor(
+                [max(weights[b], 1e-6) for b in self._trained_branches()]))
+        self.branch_weights_ = {b: float(a) for b, a in zip(self._trained_branches(), self.params_["log_alpha"].exp())}
 
-    def _choose_epochs(self, support: AudioFeatures, view: View, labels: torch.Tensor,
-                       text: TextFeatures | None, captions: torch.Tensor | None) -> int:
-        """Epochs by cross-validation: for each leave-one-shot-out fold, start from state
-        initialised on the other folds only, train, and score the held-out clips at each
-        epoch of ``epoch_grid``; ``default_epochs`` with one shot per class."""
+    def _weight_candidates(self) -> list[dict]:
+        """Branch weights tried by cross-validation: the head fixed at its initial weight, the
+        audio cache and the frame-prototype branch each on a small grid (text branches fixed)."""
+        base = {b: self._initial_weight(b) for b in self._trained_branches()}
+        grids = {"cc": self.weight_grid, "fp": tuple(w / 4 for w in self.weight_grid)}
+        out = [base]
+        for cc in grids["cc"] if "cc" in base else (None,):
+            for fp in grids["fp"] if "fp" in base else (None,):
+                cand = dict(base)
+                if cc is not None:
+                    cand["cc"] = cc
+                if fp is not None:
+                    cand["fp"] = fp
+                if cand not in out:
+                    out.append(cand)
+        return out
+
+    def _choose_epochs_and_weights(self, support: AudioFeatures, view: View, labels: torch.Tensor,
+                                   text: TextFeatures | None, captions: torch.Tensor | None):
+        """Epochs and branch weights by cross-validation: for each leave-one-shot-out fold,
+        start from state initialised on the other folds only, train, and score the held-out
+        clips at each epoch of ``epoch_grid`` under each weight candidate (the trained branch
+        terms are re-weighted, not retrained). ``default_epochs`` and the initial weights with
+        one shot per class. Returns (epochs, weights or None)."""
         folds = shot_folds(labels, max_folds=3, seed=self.seed)
         if not folds or len(self.epoch_grid) < 2:
-            return int(self.default_epochs)
-        totals = {e: 0.0 for e in self.epoch_grid}
+            return int(self.default_epochs), None
+        candidates = self._weight_candidates() if self.weight_grid else [None]
+        totals: dict[tuple[int, int], float] = {}
+        branches = self._trained_branches()
         for held in folds:
             tr, te = (~held).nonzero().flatten(), held.nonzero().flatten()
             values = self.values_[tr]
@@ -537,13 +568,29 @@ class MGCLF(MGCL):
             p_tr = self._init_params(support[tr], v_tr, labels[tr], text, c_grid=(self.probe_C_,))
 
             def eval_fn(p, v_te=v_te, values=values, caps=caps, y=labels[te]):
-                return fold_score(self._forward(p, v_te, values, caps)[0], y)[0]
+                terms, _ = self._terms(p, v_te, values, caps)
+                scores = []
+                for cand in candidates:
+                    alpha = p["log_alpha"].exp() if cand is None else torch.tensor([cand[b] for b in branches])
+                    z = sum(alpha[i] * terms[b] / self.fspread_[b] for i, b in enumerate(branches))
+                    scores.append(fold_score(z, y)[0])
+                return scores
 
             _, scores = self._train(p_tr, v_tr, labels[tr], values, caps, max(self.epoch_grid),
                                     self.epoch_grid, eval_fn)
-            for e, sc in scores.items():
-                totals[e] += sc
-        return int(max(sorted(totals), key=lambda e: (round(totals[e], 6), -e)))
+            for e, per_cand in scores.items():
+                for j, sc in enumerate(per_cand):
+                    totals[e, j] = totals.get((e, j), 0.0) + sc
+        # best mean accuracy; ties: fewer epochs, then the earlier (default-first) candidate
+        e, j = max(sorted(totals), key=lambda k: (round(totals[k], 6), -k[0], -k[1]))
+        return int(e), candidates[j]
+
+    def branch_logits(self, query: AudioFeatures) -> dict[str, torch.Tensor]:
+        """Each trained branch's weighted contribution α_b z_b / σ_b: name -> (Q, C); sums to the logits."""
+        self.check_fitted()
+        terms, _ = self._terms(self.params_, self._view(query), self.values_)
+        alpha = self.params_["log_alpha"].exp()
+        return {b: alpha[i] * terms[b] / self.fspread_[b] for i, b in enumerate(self._trained_branches())}
 
     def _logits(self, query: AudioFeatures) -> torch.Tensor:
         return self._forward(self.params_, self._view(query), self.values_)[0]
