@@ -1,8 +1,7 @@
 """``mgcl explain``: one picture of why a saved model classified a clip the way it did.
 
-``register(subparsers)`` adds the sub-command to the ``mgcl`` parser; ``main(argv)`` runs
-it alone (``python -m mgcl.cli_explain ...``) with the same exit codes as ``mgcl``:
-0 success, 2 usage error or unusable input (one line on stderr).
+``register(subparsers)`` adds the sub-command to the ``mgcl`` parser. Exit codes as for
+every ``mgcl`` command: 0 success, 2 usage error or unusable input (one line on stderr).
 """
 
 from __future__ import annotations
@@ -130,9 +129,3 @@ def cmd_explain(args) -> int:
             print(f"best match: {m['start']:.2f}-{m['end']:.2f} s <-> {m['concept']}")
         print(f"explanation: {args.out}")
     return 0
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mgcl")
-    register(parser.add_subparsers(dest="command", metavar="COMMAND", required=True))
-    return parser

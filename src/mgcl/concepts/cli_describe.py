@@ -1,7 +1,7 @@
 """``mgcl describe``: class descriptions from a language model, a file or the shipped sets.
 
-``register(subparsers)`` adds the sub-command to the ``mgcl`` parser; ``main(argv)`` runs it
-alone (``python -m mgcl.concepts.cli_describe``) with the same exit codes as ``mgcl``.
+``register(subparsers)`` adds the sub-command to the ``mgcl`` parser (exit codes as for
+every ``mgcl`` command).
 """
 
 from __future__ import annotations

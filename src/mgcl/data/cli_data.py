@@ -1,7 +1,7 @@
 """``mgcl data``: download the field's datasets (``download``) and see what is known (``list``).
 
-``register(subparsers)`` adds the command to the ``mgcl`` parser; ``main(argv)`` runs it
-alone (``python -m mgcl.data.cli_data``) with the same exit codes as ``mgcl``.
+``register(subparsers)`` adds the sub-command to the ``mgcl`` parser (exit codes as for
+every ``mgcl`` command).
 """
 
 from __future__ import annotations
