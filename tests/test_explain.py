@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import json
 import types
 
@@ -141,16 +142,19 @@ def test_aisfx_frame_spans_follow_the_block_layout():
 
 
 def test_clap_frame_spans_window_by_window():
+    from mgcl.backbones.clap import ClapBackbone
+
     bb = types.SimpleNamespace(sample_rate=48_000, window_samples=480_000)
-    n = 25 * 48_000  # windows of 10 s, 10 s, 5 s -> 32 + 32 + 16 real frames
-    spans = frame_spans(bb, n, n_frames=80)
-    assert spans.shape == (80, 2)
+    bb.frame_spans = functools.partial(ClapBackbone.frame_spans, bb)  # the layout needs no model
+    n = 24 * 48_000  # windows of 10 s, 10 s, 4 s -> 32 + 32 + 13 real frames
+    spans = frame_spans(bb, n, n_frames=77)
+    assert spans.shape == (77, 2)
     assert spans[0] == pytest.approx([0.0, 10 / 32])
-    assert spans[32, 0] == pytest.approx(10.0)
-    assert spans[-1, 1] <= 25.0
+    assert spans[32, 0] == pytest.approx(10.0)  # evenly spread frames would start at 9.97 s
+    assert spans[-1] == pytest.approx([20 + 12 * 10 / 32, 24.0])  # clipped to the clip's end
     assert np.all(np.diff(spans[:, 0]) > 0)
-    # the tiny model has 64 frames per window: the count decides
-    assert frame_spans(bb, n, n_frames=160)[1, 0] == pytest.approx(10 / 64)
+    # the tiny model has 64 frames per window: the count decides (64 + 64 + 26)
+    assert frame_spans(bb, n, n_frames=154)[1, 0] == pytest.approx(10 / 64)
 
 
 def test_unknown_backbone_spreads_frames_evenly():

@@ -307,16 +307,8 @@ def cmd_evaluate(args) -> int:
     t3 = time.perf_counter()
     results = summarise(runs)
     doc = {
-        "mgcl_version": __version__,
-        "backbone": backbone.name,
-        "backbone_identity": backbone.identity,
-        "dataset": source.name,
-        "source": source.origin,
-        "n_clips": len(ok),
-        "n_classes": len(classes),
-        "classes": classes,
+        **results_header(backbone, source, len(ok), classes, specs),
         "protocol": protocol_description(shots, args.seeds, test_fold),
-        "methods": {s.label: {"method": s.method, "params": _json_params(s.params)} for s in specs},
         "results": results,
         "timing": {"setup_seconds": round(t_setup - t0, 3), **run_timing(res, t2 - t1, t3 - t2, t3 - t0, runs)},
     }
@@ -336,6 +328,22 @@ def cmd_evaluate(args) -> int:
     if args.out is not None:
         print(f"results: {args.out}")
     return 1 if res.errors else 0
+
+
+def results_header(backbone, source, n_clips: int, classes: list[str], specs) -> dict:
+    """What every results JSON starts with: versions, backbone, dataset, classes, methods."""
+    return {
+        "mgcl_version": __version__,
+        "backbone": backbone.name,
+        "backbone_identity": backbone.identity,
+        "dataset": source.name,
+        "source": source.origin,
+        "n_clips": n_clips,
+        "n_classes": len(classes),
+        "classes": classes,
+        "class_names": source.names(classes),
+        "methods": {s.label: {"method": s.method, "params": _json_params(s.params)} for s in specs},
+    }
 
 
 def run_timing(res, text_seconds: float, evaluate_seconds: float, total_seconds: float, runs) -> dict:

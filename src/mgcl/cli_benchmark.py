@@ -276,13 +276,13 @@ def _progress_total(args, specs, shots, folds, test_folds) -> int:
 def cmd_benchmark(args) -> int:
     from mgcl import __version__, protocols, report
     from mgcl.cli import (
-        _json_params,
         check_text_needs,
         embed_rows,
         make_backbone,
         parse_params,
         parse_shots,
         report_failures,
+        results_header,
         run_timing,
         seconds,
         split_list,
@@ -378,18 +378,9 @@ def cmd_benchmark(args) -> int:
         t3 = time.perf_counter()
         used_folds = protocols.select_test_folds(folds, test_folds) if source.kind == "folds" else None
         doc = {
-            "mgcl_version": __version__,
-            "backbone": backbone.name,
-            "backbone_identity": backbone.identity,
-            "dataset": source.name,
-            "source": source.origin,
-            "n_clips": len(ok),
-            "n_classes": len(classes),
-            "classes": classes,
-            "class_names": shown,
+            **results_header(backbone, source, len(ok), classes, specs),
             "protocol": protocols.describe(args.protocol, shots, args.seeds, source.kind, used_folds,
                                            args.ways, args.episodes, args.queries, args.seed),
-            "methods": {s.label: {"method": s.method, "params": _json_params(s.params)} for s in specs},
             "results": protocols.summarise_runs(runs),
             "timing": run_timing(res, t2 - t1, t3 - t2, t3 - t0, runs),
         }

@@ -169,6 +169,19 @@ def method_specs(
     return specs
 
 
+def check_shots_and_classes(labels: Sequence[str], shots: Sequence[int]) -> tuple[np.ndarray, list[str]]:
+    """Shots are positive integers and the data has at least 2 classes; returns
+    :func:`encode_labels` of ``labels``."""
+    if not shots:
+        raise MgclError("no shots given")
+    if any(int(k) != k or k < 1 for k in shots):
+        raise MgclError(f"shots must be positive integers, got {list(shots)}")
+    y, classes = encode_labels(labels)
+    if len(classes) < 2:
+        raise MgclError(f"need at least 2 classes, the data has {len(classes)}")
+    return y, classes
+
+
 def check_protocol(
     labels: Sequence[str],
     shots: Sequence[int],
@@ -176,13 +189,7 @@ def check_protocol(
     test_fold: str | None = None,
 ) -> None:
     """Raise the MgclError that the protocol would raise, before any expensive work."""
-    if not shots:
-        raise MgclError("no shots given")
-    if any(int(k) != k or k < 1 for k in shots):
-        raise MgclError(f"shots must be positive integers, got {list(shots)}")
-    y, classes = encode_labels(labels)
-    if len(classes) < 2:
-        raise MgclError(f"need at least 2 classes, the manifest has {len(classes)}")
+    y, classes = check_shots_and_classes(labels, shots)
     for k in shots:
         few_shot_split(y, int(k), 0, folds, test_fold, classes)
 

@@ -193,58 +193,19 @@ class Explanation:
 
 
 # ----------------------------------------------------------------------------- frame times
-def _aisfx_spans(n_samples: int) -> np.ndarray:
-    """aisfx: step j of block b covers spectrogram frames [b·50 + 8j, b·50 + 8j + 8), frame i
-    centred at i·hop (centred STFT); kept steps as in :func:`mgcl.backbones.aisfx.frame_layout`."""
-    from mgcl.backbones import aisfx
-
-    n_spec = 1 + n_samples // aisfx.HOP
-    layout, n_valid = aisfx.frame_layout(n_spec)
-    starts = [b * aisfx.BLOCK_HOP + aisfx.POOL * j for b, k in layout for j in range(k)][:n_valid]
-    hop = aisfx.HOP / aisfx.SAMPLE_RATE
-    return np.array([((s - 0.5) * hop, (s + aisfx.POOL - 0.5) * hop) for s in starts], dtype=np.float64)
-
-
-def _clap_spans(backbone, n_samples: int, n_frames: int | None) -> np.ndarray:
-    """CLAP: consecutive windows of W samples, Tw frames each; frame j of window k covers
-    [k·W + j·W/Tw, k·W + (j+1)·W/Tw) samples and is real when it starts inside the audio."""
-    from mgcl.backbones.clap import valid_frames
-
-    window = int(backbone.window_samples)
-    n_win = max(1, math.ceil(n_samples / window))
-    tw = None
-    if n_frames:  # frames per window from the features themselves (32 released, 64 tiny)
-        for cand in (32, 64, 16, 128, 8):
-            real = sum(valid_frames(min(window, n_samples - k * window), window, cand) for k in range(n_win))
-            if real == n_frames:
-                tw = cand
-                break
-    tw = tw or int(getattr(backbone, "frames_per_window", 32))
-    spans = []
-    for k in range(n_win):
-        real = min(window, n_samples - k * window)
-        for j in range(valid_frames(real, window, tw)):
-            spans.append((k * window + j * window / tw, k * window + (j + 1) * window / tw))
-    return np.asarray(spans, dtype=np.float64) / backbone.sample_rate
-
-
 def frame_spans(backbone, n_samples: int, n_frames: int | None = None) -> np.ndarray:
     """Start and end (seconds) of each real frame of a clip of ``n_samples`` samples at the
     backbone's rate: (T, 2), clipped to [0, duration], starts increasing.
 
-    aisfx: its block layout (~5.2 frames/s); CLAP: W/Tw per frame (10 s / 32 for the
-    released models); another backbone: a ``frame_spans(n_samples)`` method if it has one,
-    else the ``n_frames`` real frames spread evenly over the clip. When ``n_frames`` (the
-    real frames in the features) is given and the layout disagrees, even spreading is used.
+    The backbone's own ``frame_spans(n_samples, n_frames)`` when it has one (aisfx: its block
+    layout, ~5.4 frames/s; CLAP: W/Tw per frame, 10 s / 32 for the released models); else,
+    or when its layout disagrees with the ``n_frames`` real frames of the features, the
+    frames spread evenly over the clip.
     """
     duration = n_samples / float(backbone.sample_rate)
     spans = None
     if callable(getattr(backbone, "frame_spans", None)):
-        spans = np.asarray(backbone.frame_spans(n_samples), dtype=np.float64).reshape(-1, 2)
-    elif type(backbone).__module__ == "mgcl.backbones.aisfx":
-        spans = _aisfx_spans(n_samples)
-    elif hasattr(backbone, "window_samples"):
-        spans = _clap_spans(backbone, n_samples, n_frames)
+        spans = np.asarray(backbone.frame_spans(n_samples, n_frames), dtype=np.float64).reshape(-1, 2)
     if spans is None or (n_frames is not None and len(spans) != n_frames):
         t = int(n_frames if n_frames is not None else max(1, len(spans) if spans is not None else 1))
         edges = np.linspace(0.0, duration, t + 1)

@@ -46,6 +46,7 @@ from mgcl.errors import MgclError
 from mgcl.evaluate import (
     MethodSpec,
     RunResult,
+    check_shots_and_classes,
     encode_labels,
     few_shot_split,
     fit_and_score,
@@ -367,13 +368,7 @@ def check(
     """Raise the MgclError the protocol would raise (cheap: no features), before embedding."""
     if protocol not in PROTOCOLS:
         raise MgclError(f"unknown protocol '{protocol}' (choose from: {', '.join(PROTOCOLS)})")
-    if not shots:
-        raise MgclError("no shots given")
-    if any(int(k) != k or k < 1 for k in shots):
-        raise MgclError(f"shots must be positive integers, got {list(shots)}")
-    y, classes = encode_labels(labels)
-    if len(classes) < 2:
-        raise MgclError(f"need at least 2 classes, the data has {len(classes)}")
+    y, classes = check_shots_and_classes(labels, shots)
     for k in shots:
         if protocol == "full-way":
             full_way_splits(y, int(k), 0, folds, splits, test_folds, classes)

@@ -252,3 +252,12 @@ class AisfxBackbone:
 
     def encode_text(self, texts: Sequence[str]) -> torch.Tensor:
         raise BackboneError("backbone 'aisfx' is audio-only: it has no text encoder")
+
+    def frame_spans(self, n_samples: int, n_frames: int | None = None) -> np.ndarray:
+        """(T, 2) start/end seconds of the real frames of a clip of ``n_samples`` samples at
+        44.1 kHz: step j of block b covers spectrogram frames [b·BLOCK_HOP + POOL·j, ... + POOL),
+        spectrogram frame i is centred at i·HOP (centred STFT); steps kept as in
+        :func:`frame_layout`. ``n_frames`` is not needed (the layout is exact)."""
+        layout, n_valid = frame_layout(1 + n_samples // HOP)
+        starts = np.array([b * BLOCK_HOP + POOL * j for b, k in layout for j in range(k)][:n_valid], dtype=np.float64)
+        return np.stack([starts - 0.5, starts + POOL - 0.5], axis=1) * (HOP / SAMPLE_RATE)

@@ -91,6 +91,10 @@ class Backbone(Protocol):
     sample_rate: rate (Hz) that ``encode_audio`` expects.
     dim:         embedding dimension D.
     has_text:    True when ``encode_text`` works.
+
+    Optional: ``frame_spans(n_samples, n_frames=None) -> (T, 2)`` start/end seconds of each
+    real frame of a clip of ``n_samples`` samples (``mgcl explain`` draws frames on a time
+    axis with it; without it, frames are spread evenly over the clip).
     """
 
     name: str

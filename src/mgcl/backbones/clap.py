@@ -329,6 +329,25 @@ class ClapBackbone:
     # -- text -------------------------------------------------------------------------
 
     @torch.no_grad()
+    def frame_spans(self, n_samples: int, n_frames: int | None = None) -> np.ndarray:
+        """(T, 2) start/end seconds of the real frames of a clip of ``n_samples`` samples:
+        consecutive windows of W samples, Tw frames each; frame j of window k covers
+        [k·W + j·W/Tw, k·W + (j+1)·W/Tw) and is real when it starts inside the audio.
+
+        Tw (32 for the released models) is read off ``n_frames``, the real frames of the
+        clip's features, when given; else 32.
+        """
+        window = self.window_samples
+        n_win = max(1, -(-n_samples // window))
+        real = [min(window, n_samples - k * window) for k in range(n_win)]
+        tw = 32
+        if n_frames:
+            tw = next((c for c in (32, 64, 16, 128, 8)
+                       if sum(valid_frames(r, window, c) for r in real) == n_frames), 32)
+        spans = [(k * window + j * window / tw, k * window + (j + 1) * window / tw)
+                 for k, r in enumerate(real) for j in range(valid_frames(r, window, tw))]
+        return np.asarray(spans, dtype=np.float64).reshape(-1, 2) / self.sample_rate
+
     def encode_text(self, texts: Sequence[str]) -> torch.Tensor:
         """Sentences -> (N, D) L2-normalised text embeddings (CPU float32)."""
         texts = [str(t) for t in texts]
