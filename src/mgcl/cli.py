@@ -402,8 +402,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="mgcl",
         description=(
             "Few-shot audio recognition on pretrained audio(-language) models. Typical flow: "
-            "`mgcl embed` (features, cached) -> `mgcl evaluate` / `mgcl fit` -> `mgcl predict`. "
-            "Try `mgcl demo` first."
+            "`mgcl embed` (features, cached) -> `mgcl evaluate` / `mgcl fit` -> `mgcl predict` -> "
+            "`mgcl explain`. Datasets: `mgcl data download`, then `mgcl benchmark` runs the field's "
+            "protocols with tables and plots. Try `mgcl demo` first."
         ),
     )
     parser.add_argument("--version", action="version", version=f"mgcl {__version__}")
