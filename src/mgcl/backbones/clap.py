@@ -16,8 +16,6 @@ Everything runs in eval mode under ``torch.no_grad``; outputs are float32 CPU te
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import os
 from contextlib import contextmanager
@@ -28,6 +26,7 @@ import torch
 
 from mgcl.backbones.base import AudioFeatures, l2_normalize
 from mgcl.errors import AudioError, BackboneError
+from mgcl.identity import stable_hash, weights_stamp
 
 DEFAULT_CHECKPOINT = "laion/clap-htsat-unfused"
 
@@ -147,36 +146,6 @@ def capture_output(module: torch.nn.Module) -> Iterator[dict]:
         handle.remove()
 
 
-def _stable_hash(*objects: Any) -> str:
-    """Short sha256 of JSON dicts, ignoring bookkeeping keys (paths, library versions)."""
-
-    def clean(x):
-        if isinstance(x, dict):
-            return {
-                str(k): clean(v)
-                for k, v in x.items()
-                if not str(k).startswith("_") and k not in ("transformers_version", "processor_class")
-            }
-        if isinstance(x, (list, tuple)):
-            return [clean(v) for v in x]
-        return x
-
-    text = json.dumps([clean(o) for o in objects], sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
-def _weights_stamp(checkpoint: str) -> str:
-    """Size and mtime of a local folder's weight files (empty for hub ids)."""
-    if not os.path.isdir(checkpoint):
-        return ""
-    parts = []
-    for name in sorted(os.listdir(checkpoint)):
-        if name.endswith((".safetensors", ".bin")):
-            st = os.stat(os.path.join(checkpoint, name))
-            parts.append(f"{name}:{st.st_size}:{st.st_mtime_ns}")
-    return ";".join(parts)
-
-
 # --------------------------------------------------------------------------------------
 # the backbone
 # --------------------------------------------------------------------------------------
@@ -253,11 +222,11 @@ class ClapBackbone:
 
     def _default_identity(self) -> str:
         cfg = self.model.config
-        digest = _stable_hash(
+        digest = stable_hash(
             cfg.to_dict(),
             self.feature_extractor.to_dict(),
             getattr(cfg, "_commit_hash", None) or "",
-            _weights_stamp(self.checkpoint),
+            weights_stamp(self.checkpoint),
             [type(self.tokenizer).__name__, len(self.tokenizer)],
         )
         prep = f"{PREPROCESSING_VERSION}-w{self.max_length_s}s-{self.truncation}"
@@ -433,7 +402,7 @@ def _random_backbone(config, feature_extractor, seed: int, name: str, **kw) -> C
     model = ClapModel(config)
     processor = ClapProcessor(feature_extractor=feature_extractor, tokenizer=tiny_tokenizer())
     fusion = "fused" if config.audio_config.enable_fusion else "unfused"
-    digest = _stable_hash(config.to_dict(), feature_extractor.to_dict())
+    digest = stable_hash(config.to_dict(), feature_extractor.to_dict())
     identity = f"{name}:seed={seed}:{fusion}:{digest}:{PREPROCESSING_VERSION}"
     return ClapBackbone(
         checkpoint=name, model=model, processor=processor, name=name, identity=identity, **kw

@@ -52,6 +52,7 @@ from mgcl.features import (
     source_digest,
     source_name,
 )
+from mgcl.identity import stable_hash, weights_stamp
 
 #: Bump when prompting / cleaning of captions changes: it is part of every identity.
 CAPTION_VERSION = "cap1"
@@ -103,36 +104,6 @@ def clean_caption(text: str, prompt: str | None = None) -> str:
 def _one_line(exc: BaseException, limit: int = 200) -> str:
     reason = " ".join(str(exc).split()) or type(exc).__name__
     return reason if len(reason) <= limit else reason[: limit - 3] + "..."
-
-
-def _stable_hash(*objects: Any) -> str:
-    """Short sha256 of JSON-able objects, ignoring bookkeeping keys (paths, versions)."""
-
-    def clean(x):
-        if isinstance(x, dict):
-            return {
-                str(k): clean(v)
-                for k, v in x.items()
-                if not str(k).startswith("_") and k not in ("transformers_version", "processor_class")
-            }
-        if isinstance(x, (list, tuple)):
-            return [clean(v) for v in x]
-        return x
-
-    text = json.dumps([clean(o) for o in objects], sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
-def _weights_stamp(folder: str) -> str:
-    """Size and mtime of a local folder's weight files (empty for hub ids)."""
-    if not os.path.isdir(folder):
-        return ""
-    parts = []
-    for name in sorted(os.listdir(folder)):
-        if name.endswith((".safetensors", ".bin")):
-            st = os.stat(os.path.join(folder, name))
-            parts.append(f"{name}:{st.st_size}:{st.st_mtime_ns}")
-    return ";".join(parts)
 
 
 @contextmanager
@@ -343,12 +314,12 @@ class TransformersCaptioner:
         return max(1, min(self.max_new_tokens, int(limit) - prefix_len))
 
     def _default_identity(self) -> str:
-        digest = _stable_hash(
+        digest = stable_hash(
             self.model.config.to_dict(),
             self.model.generation_config.to_dict(),
             self.feature_extractor.to_dict(),
             getattr(self.model.config, "_commit_hash", None) or "",
-            _weights_stamp(self.source),
+            weights_stamp(self.source),
             [type(self.tokenizer).__name__, len(self.tokenizer)],
             {"max_new_tokens": self.max_new_tokens, "num_beams": self.num_beams, "prompt": self.prompt},
         )
@@ -710,7 +681,7 @@ def tiny_random_captioner(seed: int = 0, **kw) -> TransformersCaptioner:
     model.generation_config = gc
     processor = WhisperProcessor(feature_extractor=fe, tokenizer=tok)
     captioner = TransformersCaptioner(TINY_RANDOM, model=model, processor=processor, identity="pending", **kw)
-    digest = _stable_hash(config.to_dict(), gc.to_dict(), fe.to_dict(),
+    digest = stable_hash(config.to_dict(), gc.to_dict(), fe.to_dict(),
                           {"max_new_tokens": captioner.max_new_tokens, "num_beams": captioner.num_beams,
                            "prompt": captioner.prompt})
     captioner.identity = f"caption:tiny-random-whisper:RANDOM-WEIGHTS:seed={seed}:{digest}:{CAPTION_VERSION}"
