@@ -152,23 +152,47 @@ def _batches(items: list, size: int) -> Iterator[list]:
         yield items[i : i + size]
 
 
-def embed_sources(
-    backbone: Backbone,
+@dataclass
+class CachedRun:
+    """Outcome of :func:`map_cached`, aligned with the inputs: ``values[i]`` or None when
+    input i failed (its one-line message in ``errors[i]``)."""
+
+    values: list
+    errors: dict[int, str] = field(default_factory=dict)
+    cache_hits: int = 0
+    computed: int = 0
+    seconds: float = 0.0
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type name when it has none)."""
+    return (str(exc).splitlines() or [type(exc).__name__])[0]
+
+
+def map_cached(
     sources: Sequence,
-    store: FeatureStore | None = None,
+    sample_rate: int,
+    run: Callable[[list[np.ndarray]], list],
+    get: Callable[[str], object | None] | None = None,
+    put: Callable[[str, object], None] | None = None,
     batch_size: int = 16,
     progress: Callable[[int], None] | None = None,
-) -> EmbedResult:
-    """Clip and frame embeddings of files / ``(waveform, sr)`` pairs, through the store.
+    what: str = "model",
+    catch: tuple[type[BaseException], ...] = (RuntimeError, ValueError),
+    reason: Callable[[BaseException], str] = first_line,
+) -> CachedRun:
+    """``run`` (a model) over files / ``(waveform, sr)`` pairs, through a cache keyed by content.
 
-    Hits are read from the store without decoding; misses are decoded (the next batch in a
-    background thread while the backbone runs), encoded in batches of ``batch_size`` and
-    stored. A bad input is recorded in ``errors`` and never stops the others.
-    ``progress(n)`` is called with the number of inputs finished at each step.
+    Hits (``get(key)`` not None) are read without decoding; misses are decoded at
+    ``sample_rate`` (the next batch in a background thread while the model runs), passed to
+    ``run`` in batches of ``batch_size`` (one output per waveform) and ``put`` in the cache.
+    A bad input is recorded in ``errors`` and never stops the others: a batch whose ``run``
+    raises one of ``catch`` is retried clip by clip, so one bad clip fails alone, as
+    "NAME: {what} failed (reason)". ``progress(n)`` gets the inputs finished at each step.
+    The one cached-batch loop of the project: embeddings and captions use it.
     """
     t0 = time.perf_counter()
-    n = len(sources)
-    res = EmbedResult(features=[None] * n)
+    res = CachedRun(values=[None] * len(sources))
     keys: dict[int, str] = {}
     todo: list[int] = []
     for i, src in enumerate(sources):
@@ -178,9 +202,9 @@ def embed_sources(
             res.errors[i] = str(exc)
             _tick(progress, 1)
             continue
-        hit = store.get(keys[i]) if store is not None else None
+        hit = get(keys[i]) if get is not None else None
         if hit is not None:
-            res.features[i] = hit
+            res.values[i] = hit
             res.cache_hits += 1
             _tick(progress, 1)
         else:
@@ -190,13 +214,28 @@ def embed_sources(
         out = []
         for i in batch:
             try:
-                out.append((i, load_source(sources[i], backbone.sample_rate)))
+                out.append((i, load_source(sources[i], sample_rate)))
             except AudioError as exc:
                 out.append((i, exc))
         return out
 
+    def compute(good: list[tuple[int, np.ndarray]]) -> list[tuple[int, object]]:
+        if not good:
+            return []
+        try:
+            out = list(run([w for _, w in good]))
+            if len(out) != len(good):
+                raise RuntimeError(f"{what} returned {len(out)} outputs for {len(good)} clips")
+            return [(i, o) for (i, _), o in zip(good, out)]
+        except catch as exc:
+            if len(good) == 1:
+                i = good[0][0]
+                res.errors[i] = f"{source_name(sources[i])}: {what} failed ({reason(exc)})"
+                return []
+            return [pair for item in good for pair in compute([item])]
+
     with ThreadPoolExecutor(max_workers=1) as pool:
-        batches = list(_batches(todo, max(1, batch_size)))
+        batches = list(_batches(todo, max(1, int(batch_size))))
         pending = pool.submit(decode, batches[0]) if batches else None
         for b in range(len(batches)):
             decoded = pending.result()
@@ -208,32 +247,35 @@ def embed_sources(
                     _tick(progress, 1)
                 else:
                     good.append((i, item))
-            for i, feats in _encode(backbone, good, res.errors, sources):
-                res.features[i] = feats
+            for i, value in compute(good):
+                res.values[i] = value
                 res.computed += 1
-                if store is not None:
-                    store.put(keys[i], *feats)
+                if put is not None:
+                    put(keys[i], value)
             _tick(progress, len(good))
     res.seconds = time.perf_counter() - t0
     return res
 
 
-def _encode(backbone: Backbone, good: list[tuple[int, np.ndarray]], errors: dict[int, str], sources):
-    """Encode a batch; if the batch fails, retry clip by clip so one bad clip fails alone."""
-    if not good:
-        return []
-    try:
-        feats = backbone.encode_audio([w for _, w in good]).split()
-        return [(i, f) for (i, _), f in zip(good, feats)]
-    except (RuntimeError, ValueError) as exc:
-        if len(good) == 1:
-            i = good[0][0]
-            errors[i] = f"{source_name(sources[i])}: backbone failed ({str(exc).splitlines()[0]})"
-            return []
-        out = []
-        for item in good:
-            out += _encode(backbone, [item], errors, sources)
-        return out
+def embed_sources(
+    backbone: Backbone,
+    sources: Sequence,
+    store: FeatureStore | None = None,
+    batch_size: int = 16,
+    progress: Callable[[int], None] | None = None,
+) -> EmbedResult:
+    """Clip and frame embeddings of files / ``(waveform, sr)`` pairs, through the store
+    (:func:`map_cached`: hits read without decoding, misses decoded, encoded in batches of
+    ``batch_size`` and stored; a bad input is recorded in ``errors`` and never stops the
+    others). ``progress(n)`` is called with the number of inputs finished at each step.
+    """
+    r = map_cached(
+        sources, backbone.sample_rate, lambda waves: backbone.encode_audio(waves).split(),
+        get=store.get if store is not None else None,
+        put=(lambda key, feats: store.put(key, *feats)) if store is not None else None,
+        batch_size=batch_size, progress=progress, what="backbone",
+    )
+    return EmbedResult(r.values, r.errors, r.cache_hits, r.computed, r.seconds)
 
 
 def _tick(progress, k: int) -> None:

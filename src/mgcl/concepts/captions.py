@@ -32,9 +32,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,9 +46,7 @@ from mgcl.errors import AudioError, BackboneError, MgclError
 from mgcl.features import (
     PREPROCESS_VERSION,
     atomic_write_bytes,
-    load_source,
-    source_digest,
-    source_name,
+    map_cached,
 )
 from mgcl.identity import stable_hash, weights_stamp
 
@@ -468,11 +464,6 @@ class CaptionResult:
         return [i for i, c in enumerate(self.captions) if c == ""]
 
 
-def _batches(items: list, size: int) -> Iterator[list]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
-
-
 def caption_sources(
     captioner: Captioner,
     sources: Sequence,
@@ -480,88 +471,20 @@ def caption_sources(
     batch_size: int = 8,
     progress: Callable[[int], None] | None = None,
 ) -> CaptionResult:
-    """Captions of files / ``(waveform, sr)`` pairs, through the cache.
-
-    Hits are read without decoding; misses are decoded at ``captioner.sample_rate`` (the
-    next batch in a background thread while the model runs), captioned in batches of
-    ``batch_size`` and cached. A bad input is recorded in ``errors`` and never stops the
-    others. ``progress(n)`` is called with the number of inputs finished at each step.
+    """Captions of files / ``(waveform, sr)`` pairs, through the cache
+    (:func:`mgcl.features.map_cached`: hits read without decoding; misses decoded at
+    ``captioner.sample_rate``, captioned in batches of ``batch_size`` and cached; a batch
+    that fails is retried clip by clip; a bad input is recorded in ``errors`` and never
+    stops the others). ``progress(n)`` is called with the number of inputs finished.
     """
-    t0 = time.perf_counter()
-    n = len(sources)
-    res = CaptionResult(captions=[None] * n)
-    keys: dict[int, str] = {}
-    todo: list[int] = []
-    for i, src in enumerate(sources):
-        try:
-            keys[i] = source_digest(src)
-        except AudioError as exc:
-            res.errors[i] = str(exc)
-            _tick(progress, 1)
-            continue
-        hit = cache.get(keys[i]) if cache is not None else None
-        if hit is not None:
-            res.captions[i] = hit
-            res.cache_hits += 1
-            _tick(progress, 1)
-        else:
-            todo.append(i)
-
-    def decode(batch: list[int]) -> list[tuple[int, np.ndarray | AudioError]]:
-        out = []
-        for i in batch:
-            try:
-                out.append((i, load_source(sources[i], captioner.sample_rate)))
-            except AudioError as exc:
-                out.append((i, exc))
-        return out
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        batches = list(_batches(todo, max(1, int(batch_size))))
-        pending = pool.submit(decode, batches[0]) if batches else None
-        for b in range(len(batches)):
-            decoded = pending.result()
-            pending = pool.submit(decode, batches[b + 1]) if b + 1 < len(batches) else None
-            good = []
-            for i, item in decoded:
-                if isinstance(item, AudioError):
-                    res.errors[i] = str(item)
-                    _tick(progress, 1)
-                else:
-                    good.append((i, item))
-            for i, text in _caption(captioner, good, res.errors, sources):
-                res.captions[i] = text
-                res.computed += 1
-                if cache is not None:
-                    cache.put(keys[i], text)
-            _tick(progress, len(good))
-    res.seconds = time.perf_counter() - t0
-    return res
-
-
-def _caption(captioner: Captioner, good: list[tuple[int, np.ndarray]], errors: dict[int, str], sources):
-    """Caption a batch; if the batch fails, retry clip by clip so one bad clip fails alone."""
-    if not good:
-        return []
-    try:
-        texts = captioner.caption([w for _, w in good])
-        if len(texts) != len(good):
-            raise RuntimeError(f"captioner returned {len(texts)} captions for {len(good)} clips")
-        return [(i, str(t)) for (i, _), t in zip(good, texts)]
-    except (RuntimeError, ValueError, AudioError) as exc:
-        if len(good) == 1:
-            i = good[0][0]
-            errors[i] = f"{source_name(sources[i])}: captioner failed ({_one_line(exc)})"
-            return []
-        out = []
-        for item in good:
-            out += _caption(captioner, [item], errors, sources)
-        return out
-
-
-def _tick(progress, k: int) -> None:
-    if progress is not None and k:
-        progress(k)
+    r = map_cached(
+        sources, captioner.sample_rate, lambda waves: [str(t) for t in captioner.caption(waves)],
+        get=cache.get if cache is not None else None,
+        put=cache.put if cache is not None else None,
+        batch_size=batch_size, progress=progress, what="captioner",
+        catch=(RuntimeError, ValueError, AudioError), reason=_one_line,
+    )
+    return CaptionResult(r.values, r.errors, r.cache_hits, r.computed, r.seconds)
 
 
 # --------------------------------------------------------------------------------------
