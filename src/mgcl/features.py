@@ -83,6 +83,17 @@ def load_source(src, sample_rate: int) -> np.ndarray:
     return load_audio(src, sample_rate)
 
 
+def identity_dir(parent: Path, identity: str, info_name: str) -> Path:
+    """``parent/<blake2b-64 of identity>/``, created, with ``info_name`` = {"identity": ...}
+    written once so that a person can tell which model a cache folder belongs to."""
+    folder = parent / hashlib.blake2b(identity.encode(), digest_size=8).hexdigest()
+    folder.mkdir(parents=True, exist_ok=True)
+    info = folder / info_name
+    if not info.exists():
+        atomic_write_bytes(info, json.dumps({"identity": identity}, indent=1).encode())
+    return folder
+
+
 class FeatureStore:
     """Content-addressed cache of clip + frame embeddings for one backbone.
 
@@ -92,12 +103,7 @@ class FeatureStore:
     def __init__(self, root: str | os.PathLike, backbone_identity: str):
         self.root = Path(root)
         self.identity = f"{backbone_identity}|{PREPROCESS_VERSION}"
-        digest = hashlib.blake2b(self.identity.encode(), digest_size=8).hexdigest()
-        self.dir = self.root / digest
-        self.dir.mkdir(parents=True, exist_ok=True)
-        info = self.dir / "backbone.json"
-        if not info.exists():
-            atomic_write_bytes(info, json.dumps({"identity": self.identity}, indent=1).encode())
+        self.dir = identity_dir(self.root, self.identity, "backbone.json")
 
     def path(self, key: str) -> Path:
         return self.dir / key[:2] / f"{key}.safetensors"

@@ -29,7 +29,6 @@ deterministic.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -46,6 +45,7 @@ from mgcl.errors import AudioError, BackboneError, MgclError
 from mgcl.features import (
     PREPROCESS_VERSION,
     atomic_write_bytes,
+    identity_dir,
     map_cached,
 )
 from mgcl.identity import stable_hash, weights_stamp
@@ -407,12 +407,7 @@ class CaptionCache:
     def __init__(self, root: str | os.PathLike, captioner_identity: str):
         self.root = Path(root)
         self.identity = f"{captioner_identity}|{PREPROCESS_VERSION}"
-        digest = hashlib.blake2b(self.identity.encode(), digest_size=8).hexdigest()
-        self.dir = self.root / "captions" / digest
-        self.dir.mkdir(parents=True, exist_ok=True)
-        info = self.dir / "captioner.json"
-        if not info.exists():
-            atomic_write_bytes(info, json.dumps({"identity": self.identity}, indent=1).encode())
+        self.dir = identity_dir(self.root / "captions", self.identity, "captioner.json")
 
     def path(self, key: str) -> Path:
         return self.dir / key[:2] / f"{key}.json"
