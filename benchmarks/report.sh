@@ -3,8 +3,9 @@
 # the offline aisfx backbone. Writes results/benchmark/{us8k,env45,us8k-episodes}/ (results.json,
 # results.md, accuracy_vs_shots.png, confusion_matrix.png, ablation.png) and prints the tables.
 #   bash benchmarks/report.sh [STORE_DIR]
-# About 37 minutes on 2 cores once the features are in the store (the first run embeds
-# 2,821 clips, about 8 more minutes).
+# About 50 minutes on 2 cores once the features are in the store (the first run embeds
+# 2,821 clips and, for mgcl_f, three audio views of every clip drawn into a support set:
+# about 30 more minutes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${MGCL_SHARED_DATA:-../shared/data}
@@ -13,12 +14,13 @@ METHODS=prototype,linear_probe,tip_adapter,tip_adapter_f,mgcl,mgcl_f
 
 # UrbanSound8K folds 1, 2, 10: full-way K-shot, each fold in turn is the test fold (support from
 # the other two), 3 seeds; ablation of the mgcl branches (cc: coarse cache, fc: fine cache / frame prototypes)
+# and of mgcl_f's audio views of the support (views)
 mgcl benchmark --manifest "urbansound8k-3folds=$DATA/urbansound8k-3folds/manifest.csv" --backbone aisfx \
-  --store "$STORE" --methods "$METHODS" --shots 1,2,4,8,16 --seeds 3 --ablate cc,fc --out results/benchmark/us8k
+  --store "$STORE" --methods "$METHODS" --shots 1,2,4,8,16 --seeds 3 --ablate cc,fc,views --out results/benchmark/us8k
 
 # env45 (no folds, ~5 clips per class): K per class drawn at random, the other clips are the query
 mgcl benchmark --manifest "env45=$DATA/env45/manifest.csv" --backbone aisfx --store "$STORE" \
-  --methods "$METHODS" --shots 1,2,3 --seeds 5 --ablate cc,fc --out results/benchmark/env45
+  --methods "$METHODS" --shots 1,2,3 --seeds 5 --ablate cc,fc,views --out results/benchmark/env45
 
 # 5-way 1- and 5-shot episodes on UrbanSound8K (queries from the episode's test fold, support
 # from the other folds), 600 episodes, 95 % confidence intervals

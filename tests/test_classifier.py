@@ -362,3 +362,16 @@ def test_text_backbone_builds_text_side_and_round_trips(tmp_path, clap_tiny):
     plain = FewShotAudioClassifier(backbone=clap_tiny, method="zero_shot_desc").fit_features(feats, labels)
     w1, w0 = with_desc.method_.text_weights_, plain.method_.text_weights_
     assert not torch.allclose(w1[0], w0[0]) and torch.allclose(w1[2], w0[2])  # 'whistle' has none
+
+
+def test_fit_on_files_embeds_audio_views_for_mgcl_f(tone_files, tmp_path):
+    files, labels = tone_files
+    bb = CountingBackbone()
+    params = {**accepted("mgcl_f", FAST["mgcl_f"]), "augment": ("noise", "roll")}
+    clf = FewShotAudioClassifier(backbone=bb, method="mgcl_f", method_params=params, store=tmp_path / "store")
+    clf.fit(files, labels)
+    assert clf.method_.n_views_ == 2 * len(files) and bb.clips_encoded == 3 * len(files)
+    FewShotAudioClassifier(backbone=bb, method="mgcl_f", method_params=params, store=tmp_path / "store").fit(files, labels)
+    assert bb.clips_encoded == 3 * len(files)  # clips and views all came from the store
+    plain = FewShotAudioClassifier(backbone=CountingBackbone(), method="linear_probe").fit(files, labels)
+    assert plain.method_.view_names() == ()

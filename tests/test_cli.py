@@ -316,6 +316,32 @@ def test_evaluate_ablation_rows(tmp_path, synth, capsys):
     assert ("mgcl-cc", 1) in parse_table(out)
 
 
+def test_evaluate_mgcl_f_embeds_support_views_once_and_only_of_support_rows(tmp_path, synth, capsys, monkeypatch):
+    import mgcl.features as F
+
+    asked = []
+    original = F.ViewCache.prepare
+    monkeypatch.setattr(F.ViewCache, "prepare",
+                        lambda self, rows, names, progress=None: asked.append(sorted(int(i) for i in rows))
+                        or original(self, rows, names, progress))
+    fast = ["--param", "mgcl_f.epoch_grid=0,2", "--param", "mgcl_f.default_epochs=2", "--param", "mgcl_f.cv_rounds=1"]
+    argv = evaluate_argv(synth, tmp_path / "r.json", "--methods", "mgcl_f", "--ablate", "views", "--shots", "1,2",
+                         "--seeds", "1", "--test-fold", "2", *fast)
+    code, out, err = run(argv, capsys)
+    assert code == 0, err
+    doc = json.loads((tmp_path / "r.json").read_text())
+    assert [r["method"] for r in doc["results"]] == ["mgcl_f", "mgcl_f", "mgcl_f-views", "mgcl_f-views"]
+    assert doc["methods"]["mgcl_f-views"]["params"]["augment"] == []
+    folds = np.array([r.fold for r in synth["rows"]])
+    assert asked and all((folds[rows] == "1").all() for rows in asked)  # never a query clip's views
+    views = doc["timing"]["views"]
+    assert views["failed"] == 0 and views["computed"] == 3 * len(asked[0]) and views["cache_hits"] == 0
+    assert "audio views" in out
+    code, _, _ = run(argv, capsys)  # again: every view is a store hit
+    again = json.loads((tmp_path / "r.json").read_text())["timing"]["views"]
+    assert code == 0 and again["computed"] == 0 and again["cache_hits"] == views["computed"]
+
+
 def test_evaluate_bad_file_exit_1_rest_evaluated(tmp_path, synth, capsys):
     rows = [(str(r.path), r.label, r.fold) for r in synth["rows"]] + [("nothing.wav", "siren", "1")]
     m = write_manifest(tmp_path / "ds" / "manifest.csv", rows, header=("path", "label", "fold"))

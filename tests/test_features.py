@@ -170,3 +170,36 @@ def test_entries_get_the_usual_permissions(tmp_path):
         assert (store.dir / "backbone.json").stat().st_mode & 0o777 == 0o644
     finally:
         os.umask(old)
+
+
+# ----------------------------------------------------------------------------- audio views
+def test_view_cache_embeds_each_view_once_through_the_store(tmp_path, write_wav):
+    from mgcl.features import ViewCache
+
+    files = make_files(write_wav, n=4)
+    bb = CountingBackbone()
+    names = ("noise", "lowpass")
+    cache = ViewCache(bb, files, FeatureStore(tmp_path / "store", bb.identity), batch_size=3)
+    views = cache.views([2, 0], names)
+    assert len(views) == 4 and views.source.tolist() == [0, 0, 1, 1]  # positions in [2, 0]
+    assert cache.computed == 4 and bb.clips_encoded == 4
+    # the clip itself is not a view: its own embedding differs from every view's
+    clip = embed_sources(CountingBackbone(), [files[2]]).features[0][0]
+    assert not any(torch.allclose(clip, v) for v in views.features.clip[:2])
+    again = cache.views([0, 2], names)  # in memory: no forward
+    assert bb.clips_encoded == 4 and again.source.tolist() == [0, 0, 1, 1]
+    fresh = ViewCache(bb, files, FeatureStore(tmp_path / "store", bb.identity))
+    fresh.prepare(range(4), names)  # 4 hits on disk, 4 new views
+    assert (fresh.cache_hits, fresh.computed, bb.clips_encoded) == (4, 4, 8)
+    assert torch.equal(fresh.views([2], names).features.clip, views.features.clip[:2])
+
+
+def test_view_cache_leaves_out_a_bad_clip_with_a_reason(tmp_path, write_wav):
+    from mgcl.features import ViewCache
+
+    files = make_files(write_wav, n=2) + [tmp_path / "missing.wav"]
+    cache = ViewCache(CountingBackbone(), files)
+    views = cache.views([0, 1, 2], ("noise",))
+    assert views.source.tolist() == [0, 1]
+    assert list(cache.errors) == [2] and "missing.wav" in cache.errors[2]
+    assert cache.views([2], ("noise",)) is None

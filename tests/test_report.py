@@ -198,3 +198,16 @@ def test_dataset_markdown_for_episodes_says_ci():
            "results": [row("prototype", 1, 60.0, 20.0, accuracy_ci95=1.6)]}
     md = dataset_markdown(doc)
     assert "95 % confidence interval" in md and "5-way episodes (600" in md and "chance 20.0 %" in md
+
+
+def test_every_ablation_name_has_a_label_in_tables_and_plots(tmp_path):
+    from mgcl.evaluate import ABLATE_BRANCHES, ABLATE_INPUTS, ABLATE_LOSSES
+    from mgcl.report import ABLATION_NAMES, plot_ablation
+
+    names = ABLATE_BRANCHES + ABLATE_LOSSES + ABLATE_INPUTS
+    assert set(ABLATION_NAMES) == set(names)
+    rows = RESULTS + [row(f"mgcl-{a}", 1, 40.0, 1.0) for a in names]
+    assert all(ABLATION_NAMES[a] in ablation_table(rows) for a in names)
+    png = tmp_path / "ablation.png"
+    png.write_bytes(plot_ablation(rows, "mgcl ablation"))
+    png_ok(png)

@@ -255,15 +255,24 @@ class FewShotAudioClassifier:
         """
         X = _check_sources(X)
         labels = self._check_labels(X, y)
-        self._check_method()
+        names = self._check_method().view_names()
         feats = self.embed(X, what="support clips")
-        return self.fit_features(feats, labels)
+        views = None
+        if names:  # the method trains on audio views of the support clips: embed them too
+            from mgcl.features import ViewCache
 
-    def fit_features(self, features: AudioFeatures, labels: Sequence[str], text=None) -> "FewShotAudioClassifier":
+            bb = self.get_backbone()
+            views = ViewCache(bb, X, self._feature_store(bb), self.batch_size).views(range(len(X)), names)
+        return self.fit_features(feats, labels, views=views)
+
+    def fit_features(self, features: AudioFeatures, labels: Sequence[str], text=None,
+                     views=None) -> "FewShotAudioClassifier":
         """Fit on precomputed support features (N clips) and their N string labels.
 
         ``text``: a :class:`~mgcl.methods.TextFeatures` for the sorted classes, or None to
         build it from the backbone when the backbone has a text tower (audio-only: none).
+        ``views``: a :class:`~mgcl.methods.SupportViews` of the clips, for a method that
+        trains on audio views (:meth:`fit` embeds them; without them it trains on the clips).
         """
         from mgcl.evaluate import encode_labels
 
@@ -279,7 +288,7 @@ class FewShotAudioClassifier:
             text = class_text_features(bb, classes, self.descriptions)
         elif self.descriptions and bb is not None and not getattr(bb, "has_text", False):
             warnings.warn(f"descriptions ignored: backbone '{bb.name}' has no text tower", stacklevel=2)
-        method.fit(features, torch.as_tensor(codes), text=text, n_classes=len(classes))
+        method.fit(features, torch.as_tensor(codes), text=text, n_classes=len(classes), views=views)
         self.method_ = method
         self.classes_ = list(classes)
         self.dim_ = int(features.dim)

@@ -41,6 +41,26 @@ def embed_rows(backbone, paths, store_dir, batch_size, desc="embedding"):
         return embed_sources(backbone, paths, store=store, batch_size=batch_size, progress=update)
 
 
+def support_views(backbone, paths, specs, rows, store_dir, batch_size, desc="embedding support views"):
+    """A :class:`~mgcl.features.ViewCache` over ``paths`` when a method in ``specs`` trains
+    on audio views (else None), with the views of ``rows`` embedded now (progress bar)."""
+    from mgcl.evaluate import view_requests
+    from mgcl.features import FeatureStore, ViewCache
+    from mgcl.progress import progress_bar
+
+    requests = view_requests(specs)
+    if not requests:
+        return None
+    store = FeatureStore(Path(store_dir).expanduser(), backbone.identity) if store_dir is not None else None
+    cache = ViewCache(backbone, paths, store, batch_size)
+    for names in requests:
+        with progress_bar(len(cache.missing(rows, names)) * len(names), desc, unit="view") as update:
+            cache.prepare(rows, names, update)
+    for i in sorted(cache.errors):
+        print(f"  no audio views for {cache.errors[i]}", file=sys.stderr)
+    return cache
+
+
 def report_failures(result) -> None:
     for i in sorted(result.errors):
         print(f"  FAILED {result.errors[i]}", file=sys.stderr)
@@ -151,7 +171,7 @@ def cmd_fit(args) -> int:
     rows = read_manifest(args.manifest)
     labels = [r.label for r in rows]
     params = parse_params(args.param)
-    build_method(args.method, params)  # unknown method / parameter: fail before any work
+    view_names = build_method(args.method, params).view_names()  # bad method / parameter: fail now
     counts = Counter(labels)
     if len(counts) < 2:
         raise MgclError(f"{args.manifest}: need at least 2 classes to fit, found {len(counts)} "
@@ -172,12 +192,20 @@ def cmd_fit(args) -> int:
         report_failures(res)
         return 1
 
+    from mgcl.evaluate import MethodSpec
+
+    paths = [r.path for r in rows]
+    cache = support_views(backbone, paths, [MethodSpec(args.method, args.method, params)], range(len(rows)),
+                          args.store, args.batch_size)
+    views = cache.views(range(len(rows)), view_names) if cache is not None else None
+    t_views = time.perf_counter()
     clf = FewShotAudioClassifier(
         backbone=backbone, method=args.method, method_params=params,
         backbone_options=backbone_options(args) or None, store=args.store,
         batch_size=args.batch_size, descriptions=descriptions,
     )
-    clf.fit_features(res.stacked(), labels, text=text_features(backbone, sorted(counts), descriptions, captions))
+    clf.fit_features(res.stacked(), labels, text=text_features(backbone, sorted(counts), descriptions, captions),
+                     views=views)
     t2 = time.perf_counter()
     clf.save(args.out)
     t3 = time.perf_counter()
@@ -197,7 +225,12 @@ def cmd_fit(args) -> int:
     if chosen:
         print(f"chosen on the support set: {json.dumps(chosen, default=str)}")
     print(f"saved: {args.out} ({CONFIG_FILE}, {WEIGHTS_FILE})")
-    print(f"time: embed {seconds(res.seconds)}, fit {seconds(t2 - t1)}, save {seconds(t3 - t2)}, "
+    if cache is not None:
+        print(f"audio views: {len(views) if views is not None else 0} ({', '.join(view_names)}; "
+              f"{cache.computed} computed, {cache.cache_hits} cache hits)")
+    print(f"time: embed {seconds(res.seconds)}"
+          + (f", audio views {seconds(t_views - t1)}" if cache is not None else "")
+          + f", fit {seconds(t2 - t_views)}, save {seconds(t3 - t2)}, "
           f"total {seconds(t3 - t0)}")
     return 0
 
@@ -244,6 +277,7 @@ def cmd_evaluate(args) -> int:
         format_table,
         method_specs,
         protocol_description,
+        protocol_support_rows,
         run_protocol,
         summarise,
     )
@@ -300,17 +334,24 @@ def cmd_evaluate(args) -> int:
     text = text_features(backbone, shown, descriptions, captions)
     t2 = time.perf_counter()
 
+    y, _ = encode_labels(labels)
+    views = support_views(backbone, [rows[i].path for i in ok], specs,
+                          protocol_support_rows(y, shots, args.seeds, folds, test_fold, classes),
+                          args.store, args.batch_size)
+    t_views = time.perf_counter()
     n_runs = len(specs) * len(shots) * args.seeds
     with progress_bar(n_runs, "evaluating", unit="run") as update:
         runs, _ = run_protocol(features, labels, specs, shots, args.seeds, folds, test_fold,
-                               text_fn=lambda s_idx, cls: support_text(text, s_idx), progress=update)
+                               text_fn=lambda s_idx, cls: support_text(text, s_idx), progress=update,
+                               views=views)
     t3 = time.perf_counter()
     results = summarise(runs)
     doc = {
         **results_header(backbone, source, len(ok), classes, specs),
         "protocol": protocol_description(shots, args.seeds, test_fold),
         "results": results,
-        "timing": {"setup_seconds": round(t_setup - t0, 3), **run_timing(res, t2 - t1, t3 - t2, t3 - t0, runs)},
+        "timing": {"setup_seconds": round(t_setup - t0, 3),
+                   **run_timing(res, t2 - t1, t3 - t_views, t3 - t0, runs, views, t_views - t2)},
     }
     if res.errors:
         doc["failed_files"] = [res.errors[i] for i in sorted(res.errors)]
@@ -323,8 +364,10 @@ def cmd_evaluate(args) -> int:
           + f" (chance {chance:.1f}%)")
     print("accuracy (%), mean ± std over seeds:\n")
     print(format_table(results))
-    print(f"\ntime: embed {seconds(res.seconds)} ({res.computed} computed, {res.cache_hits} cache hits), "
-          f"evaluate {seconds(t3 - t2)}, total {seconds(t3 - t0)}")
+    print(f"\ntime: embed {seconds(res.seconds)} ({res.computed} computed, {res.cache_hits} cache hits)"
+          + (f", audio views {seconds(t_views - t2)} ({views.computed} computed, {views.cache_hits} cache hits)"
+             if views is not None else "")
+          + f", evaluate {seconds(t3 - t_views)}, total {seconds(t3 - t0)}")
     if args.out is not None:
         print(f"results: {args.out}")
     return 1 if res.errors else 0
@@ -346,11 +389,16 @@ def results_header(backbone, source, n_clips: int, classes: list[str], specs) ->
     }
 
 
-def run_timing(res, text_seconds: float, evaluate_seconds: float, total_seconds: float, runs) -> dict:
+def run_timing(res, text_seconds: float, evaluate_seconds: float, total_seconds: float, runs,
+               views=None, views_seconds: float = 0.0) -> dict:
     """The ``timing`` object of a results JSON: embedding (computed / cache hits / failed),
-    text, evaluation and total seconds, and per-method fit / predict seconds."""
+    text, audio views (when a method used them), evaluation and total seconds, and
+    per-method fit / predict seconds."""
     from mgcl.evaluate import method_timing
 
+    extra = {} if views is None else {"views": {
+        "seconds": round(views_seconds, 3), "computed": views.computed, "cache_hits": views.cache_hits,
+        "failed": len(views.errors)}}
     return {
         "embed_seconds": round(res.seconds, 3),
         "computed": res.computed,
@@ -359,6 +407,7 @@ def run_timing(res, text_seconds: float, evaluate_seconds: float, total_seconds:
         "text_seconds": round(text_seconds, 3),
         "evaluate_seconds": round(evaluate_seconds, 3),
         "total_seconds": round(total_seconds, 3),
+        **extra,
         "methods": method_timing(runs),
     }
 
@@ -487,6 +536,9 @@ def build_parser() -> argparse.ArgumentParser:
             "(config.json + weights.safetensors, no pickle) for `mgcl predict`. Embeddings are "
             "cached in the store, so refitting with another method costs no forward pass. "
             "Hyper-parameters are chosen by cross-validation inside the support set. "
+            "mgcl_f also trains on audio views of each support clip (background noise, "
+            "low-pass, high-pass: 3 more backbone calls per clip, cached in the store; "
+            "--param augment= for none). "
             "If any support file cannot be decoded, they are all listed and no model is written "
             "(exit status 1): a support set silently missing clips is worse than an error."
         ),
@@ -577,7 +629,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="for each mgcl method, add one row per name with that part switched off, "
                    "reported as e.g. mgcl_f-fc. Branches: zs (zero-shot), cc (coarse cache), "
                    "fc (fine cache), ft (fine text OT), gc (caption cache); mgcl_f loss terms: "
-                   "ce, coarse, fine, instance")
+                   "ce, coarse, fine, instance; views (mgcl_f without audio views of its support)")
     add_param(p, prefixed=True)
     add_descriptions(p)
     add_store(p)

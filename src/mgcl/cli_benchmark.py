@@ -286,6 +286,7 @@ def cmd_benchmark(args) -> int:
         run_timing,
         seconds,
         split_list,
+        support_views,
     )
     from mgcl.concepts.text import resolve_captions, resolve_descriptions, text_features
     from mgcl.evaluate import encode_labels, method_specs
@@ -366,15 +367,20 @@ def cmd_benchmark(args) -> int:
         text = text_features(backbone, shown, descriptions, captions)
         t2 = time.perf_counter()
 
+        needed = protocols.support_rows(args.protocol, labels, shots, args.seeds, folds, splits, test_folds,
+                                        args.ways, args.queries, args.episodes, args.seed)
+        views = support_views(backbone, [rows[i].path for i in ok], specs, needed, args.store, args.batch_size,
+                              desc=f"{source.name}: support views")
+        t_views = time.perf_counter()
         total = _progress_total(args, specs, shots, folds, test_folds)
         with progress_bar(total, f"{source.name}: {args.protocol}", unit="run") as update:
             if args.protocol == "full-way":
                 runs, _ = protocols.full_way(features, labels, specs, shots, args.seeds, folds, splits,
-                                             test_folds, text=text, progress=update)
+                                             test_folds, text=text, progress=update, views=views)
             else:
                 runs, _ = protocols.episodes(features, labels, specs, args.ways, shots, args.episodes,
                                              args.queries, args.seed, folds, splits, test_folds,
-                                             text=text, progress=update)
+                                             text=text, progress=update, views=views)
         t3 = time.perf_counter()
         used_folds = protocols.select_test_folds(folds, test_folds) if source.kind == "folds" else None
         doc = {
@@ -382,7 +388,7 @@ def cmd_benchmark(args) -> int:
             "protocol": protocols.describe(args.protocol, shots, args.seeds, source.kind, used_folds,
                                            args.ways, args.episodes, args.queries, args.seed),
             "results": protocols.summarise_runs(runs),
-            "timing": run_timing(res, t2 - t1, t3 - t2, t3 - t0, runs),
+            "timing": run_timing(res, t2 - t1, t3 - t_views, t3 - t0, runs, views, t_views - t2),
         }
         if res.errors:
             doc["failed_files"] = [res.errors[i] for i in sorted(res.errors)]
@@ -400,7 +406,9 @@ def cmd_benchmark(args) -> int:
         if abl:
             print("\n" + abl)
         print(f"\ntime: embed {seconds(res.seconds)} ({res.computed} computed, {res.cache_hits} cache hits), "
-              f"evaluate {seconds(t3 - t2)}; wrote {', '.join(p.name for p in written.values())} in {out / folder}")
+              + (f"audio views {seconds(t_views - t2)} ({views.computed} computed, {views.cache_hits} cache hits), "
+                 if views is not None else "")
+              + f"evaluate {seconds(t3 - t_views)}; wrote {', '.join(p.name for p in written.values())} in {out / folder}")
 
     combined = report.combined_markdown(docs, folders)
     atomic_write_bytes(out / report.FILES["markdown"], combined.encode("utf-8"))
@@ -465,7 +473,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--ablate", metavar="NAME,...",
                    help="for each mgcl method, one more row per name with that part switched off "
                    "(e.g. mgcl-fc), shown in an ablation table and plot. Branches: zs, cc, fc, ft, gc; "
-                   "mgcl_f losses: ce, coarse, fine, instance")
+                   "mgcl_f losses: ce, coarse, fine, instance; views (mgcl_f without audio views)")
     p.add_argument("--param", action="append", metavar="METHOD.KEY=VALUE",
                    help="a hyper-parameter of one method, e.g. --param mgcl.topk=16 (repeatable)")
     backbones = "; ".join(f"{k}: {v}" for k, v in available_backbones().items())

@@ -25,10 +25,10 @@ def run_demo(
     backbone_name: str = "aisfx",
 ) -> int:
     from mgcl.backbones import get_backbone
-    from mgcl.cli import embed_rows, report_failures
+    from mgcl.cli import embed_rows, report_failures, support_views
     from mgcl.data.manifest import read_manifest
     from mgcl.data.synthetic import make_dataset
-    from mgcl.evaluate import format_table, run_protocol, summarise
+    from mgcl.evaluate import encode_labels, format_table, method_specs, protocol_support_rows, run_protocol, summarise
     from mgcl.progress import progress_bar
 
     t0 = time.perf_counter()
@@ -52,9 +52,14 @@ def run_demo(
     )
 
     feats = res.stacked()
+    y, classes = encode_labels(labels)
+    views = support_views(backbone, [r.path for r in rows], method_specs(list(methods)),
+                          protocol_support_rows(y, shots, seeds, classes=classes), workdir / "features", batch_size)
+    if views is not None:
+        print(f"audio views of the support clips: {views.computed} computed, cache hits: {views.cache_hits}")
     n_runs = len(methods) * len(shots) * seeds
     with progress_bar(n_runs, "evaluating", unit="run") as update:
-        runs, _ = run_protocol(feats, labels, list(methods), list(shots), seeds, progress=update)
+        runs, _ = run_protocol(feats, labels, list(methods), list(shots), seeds, progress=update, views=views)
     t3 = time.perf_counter()
     print(f"\nfew-shot accuracy (%) on {len(rows)} synthetic clips, {n_classes}-way, "
           f"mean ± std over {seeds} seeds (chance {100 / n_classes:.1f}):\n")

@@ -11,19 +11,24 @@ from __future__ import annotations
 import inspect
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
 
 from mgcl.backbones.base import AudioFeatures
 from mgcl.errors import MgclError
-from mgcl.methods import TextFeatures, method_class
+from mgcl.methods import SupportViews, TextFeatures, method_class
+
+if TYPE_CHECKING:
+    from mgcl.features import ViewCache
 
 #: Names ``--ablate`` understands: MGCL branches (constructor arg ``ablate``) and mgcl_f
 #: loss terms (constructor arg ``losses``, the name is removed).
 ABLATE_BRANCHES = ("zs", "cc", "fc", "ft", "gc")
 ABLATE_LOSSES = ("ce", "coarse", "fine", "instance")
+#: Ablations of an input: ``views`` trains mgcl_f without the audio views of its support.
+ABLATE_INPUTS = ("views",)
 
 
 def encode_labels(labels: Sequence[str]) -> tuple[np.ndarray, list[str]]:
@@ -115,8 +120,9 @@ def method_specs(
 
     A branch name (``zs cc fc ft gc``) is added to the method's ``ablate`` argument; a loss
     name (``ce coarse fine instance``) is removed from its ``losses`` argument (methods
-    without ``losses`` get no row for it). Unknown methods, parameters or names raise a
-    one-line MgclError. Every spec is built once here, so bad parameters fail early.
+    without ``losses`` get no row for it); ``views`` empties its ``augment`` argument
+    (methods without audio views get no row for it). Unknown methods, parameters or names
+    raise a one-line MgclError. Every spec is built once here, so bad parameters fail early.
     """
     from mgcl.classifier import coerce_params
 
@@ -127,10 +133,10 @@ def method_specs(
                         f"evaluated methods ({', '.join(methods)})")
     for name in list(method_params):  # '1,4' -> (1, 4) where a tuple is expected
         method_params[name] = coerce_params(method_class(name), method_params[name], name)
-    bad = [a for a in ablate if a not in ABLATE_BRANCHES + ABLATE_LOSSES]
+    bad = [a for a in ablate if a not in ABLATE_BRANCHES + ABLATE_LOSSES + ABLATE_INPUTS]
     if bad:
         raise MgclError(f"unknown ablation '{bad[0]}' (branches: {', '.join(ABLATE_BRANCHES)}; "
-                        f"losses: {', '.join(ABLATE_LOSSES)})")
+                        f"losses: {', '.join(ABLATE_LOSSES)}; inputs: {', '.join(ABLATE_INPUTS)})")
     if len(set(methods)) != len(methods):
         raise MgclError(f"a method is listed twice in {', '.join(methods)}")
     specs: list[MethodSpec] = []
@@ -153,6 +159,10 @@ def method_specs(
                     continue
                 current = base.get("ablate", _init_default(cls, "ablate")) or ()
                 params["ablate"] = tuple(current) + ((a,) if a not in current else ())
+            elif a in ABLATE_INPUTS:
+                if "augment" not in inspect.signature(cls.__init__).parameters:
+                    continue
+                params["augment"] = ()
             else:
                 current = base.get("losses", _init_default(cls, "losses"))
                 if current is None:
@@ -165,7 +175,7 @@ def method_specs(
     unused = [a for a in ablate if a not in used]
     if unused:
         raise MgclError(f"--ablate {unused[0]} applies to none of {', '.join(n for n, _ in family)} "
-                        "(loss terms exist only in the fine-tuned mgcl_f)")
+                        "(loss terms and audio views exist only in the fine-tuned mgcl_f)")
     return specs
 
 
@@ -231,11 +241,14 @@ def run_protocol(
     text_fn: Callable[[np.ndarray, list[str]], TextFeatures | None] | None = None,
     method_params: dict[str, dict] | None = None,
     progress: Callable[[int], None] | None = None,
+    views: ViewCache | None = None,
 ) -> tuple[list[RunResult], list[str]]:
     """Every (method, shots, seed): fit on the support, score on the query.
 
     ``methods`` are names (with ``method_params[name]``) or :class:`MethodSpec` rows.
     ``text_fn(support_indices, classes)`` gives the text side (or None, audio-only).
+    ``views``: audio views of the rows, for methods that train on them (else they train
+    without).
     Returns the per-run results and the class names.
     """
     specs = [
@@ -249,8 +262,33 @@ def run_protocol(
             s_idx, q_idx = few_shot_split(y, k, seed, folds, test_fold, classes)
             text = text_fn(s_idx, classes) if text_fn is not None else None
             runs += fit_and_score(specs, features[s_idx], y[s_idx], features[q_idx], y[q_idx],
-                                  len(classes), k, seed, text=text, progress=progress)
+                                  len(classes), k, seed, text=text, progress=progress,
+                                  views=views_of(views, s_idx))
     return runs, classes
+
+
+def views_of(cache: ViewCache | None, support_idx: np.ndarray):
+    """``names -> SupportViews`` of one support set, or None without a view cache."""
+    if cache is None:
+        return None
+    return lambda names: cache.views(support_idx, names)
+
+
+def protocol_support_rows(y: np.ndarray, shots: Sequence[int], seeds: int, folds=None,
+                          test_fold: str | None = None, classes=None) -> np.ndarray:
+    """Every row that some (shots, seed) of :func:`run_protocol` draws into the support."""
+    rows = [few_shot_split(y, int(k), seed, folds, test_fold, classes)[0] for k in shots for seed in range(seeds)]
+    return np.unique(np.concatenate(rows))
+
+
+def view_requests(specs: Sequence[MethodSpec]) -> list[tuple[str, ...]]:
+    """The distinct, non-empty sets of audio views that the specs' methods train on."""
+    out = []
+    for spec in specs:
+        names = spec.build().view_names()
+        if names and names not in out:
+            out.append(names)
+    return out
 
 
 def fit_and_score(
@@ -264,11 +302,14 @@ def fit_and_score(
     seed: int,
     text: TextFeatures | None = None,
     progress: Callable[[int], None] | None = None,
+    views: Callable[[tuple[str, ...]], SupportViews | None] | None = None,
 ) -> list[RunResult]:
     """One support/query split: fit every spec on the support, score it on the query.
 
-    Labels are int codes in ``[0, n_classes)``; ``seed`` seeds torch before each fit. The
-    one fit/predict loop of the project: :func:`run_protocol` and :mod:`mgcl.protocols` use it.
+    ``views(names)``: audio views of the support clips, for a method whose
+    ``view_names()`` asks for them. Labels are int codes in ``[0, n_classes)``; ``seed``
+    seeds torch before each fit. The one fit/predict loop of the project:
+    :func:`run_protocol` and :mod:`mgcl.protocols` use it.
     """
     ys = torch.as_tensor(np.asarray(y_support))
     y_query = np.asarray(y_query)
@@ -277,7 +318,9 @@ def fit_and_score(
         torch.manual_seed(seed)
         m = spec.build()
         t0 = time.perf_counter()
-        m.fit(support, ys, text=text, n_classes=n_classes)
+        names = m.view_names()
+        m.fit(support, ys, text=text, n_classes=n_classes,
+              views=views(names) if names and views is not None else None)
         t1 = time.perf_counter()
         pred = m.predict(query).numpy()
         t2 = time.perf_counter()

@@ -19,7 +19,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -30,6 +30,9 @@ from mgcl.atomic import atomic_write, atomic_write_bytes  # noqa: F401  (re-expo
 from mgcl.audio import load_audio, validate_waveform
 from mgcl.backbones.base import AudioFeatures, Backbone
 from mgcl.errors import AudioError
+
+if TYPE_CHECKING:
+    from mgcl.methods.base import SupportViews
 
 #: Bump when decoding/resampling changes: it is part of every store key.
 PREPROCESS_VERSION = "soundfile+soxr-hq:v1"
@@ -186,6 +189,8 @@ def map_cached(
     what: str = "model",
     catch: tuple[type[BaseException], ...] = (RuntimeError, ValueError),
     reason: Callable[[BaseException], str] = first_line,
+    key: Callable[[object], str] = source_digest,
+    load: Callable[[object, int], np.ndarray] = load_source,
 ) -> CachedRun:
     """``run`` (a model) over files / ``(waveform, sr)`` pairs, through a cache keyed by content.
 
@@ -195,6 +200,8 @@ def map_cached(
     A bad input is recorded in ``errors`` and never stops the others: a batch whose ``run``
     raises one of ``catch`` is retried clip by clip, so one bad clip fails alone, as
     "NAME: {what} failed (reason)". ``progress(n)`` gets the inputs finished at each step.
+    ``key(source)`` and ``load(source, sample_rate)`` give a source's cache key and waveform
+    (defaults: its content digest, and the decoded audio).
     The one cached-batch loop of the project: embeddings and captions use it.
     """
     t0 = time.perf_counter()
@@ -203,7 +210,7 @@ def map_cached(
     todo: list[int] = []
     for i, src in enumerate(sources):
         try:
-            keys[i] = source_digest(src)
+            keys[i] = key(src)
         except AudioError as exc:
             res.errors[i] = str(exc)
             _tick(progress, 1)
@@ -220,7 +227,7 @@ def map_cached(
         out = []
         for i in batch:
             try:
-                out.append((i, load_source(sources[i], sample_rate)))
+                out.append((i, load(sources[i], sample_rate)))
             except AudioError as exc:
                 out.append((i, exc))
         return out
@@ -282,6 +289,99 @@ def embed_sources(
         batch_size=batch_size, progress=progress, what="backbone",
     )
     return EmbedResult(r.values, r.errors, r.cache_hits, r.computed, r.seconds)
+
+
+@dataclass(frozen=True)
+class ViewSource:
+    """View ``name`` of a source whose content digest is ``digest`` (an input of :func:`embed_views`)."""
+
+    source: object
+    name: str
+    digest: str
+
+    def __str__(self) -> str:
+        return f"{source_name(self.source)} ({self.name} view)"
+
+
+class ViewCache:
+    """Audio views (:mod:`mgcl.augment_audio`) of the rows of a data set, embedded on first
+    use and kept in memory; on disk they go through the feature store like any clip.
+
+    A view's store key is derived from the clip's content digest, the view's name and
+    AUGMENT_VERSION, so each view is computed once (a hit decodes nothing).
+    ``cache.views(rows, names)`` -> SupportViews of those rows (``source`` = position in
+    ``rows``); ``cache.prepare(rows, names, progress)`` embeds ahead of time (``progress(n)``
+    counts views). A row whose audio or view fails has no views; ``errors`` says why.
+    """
+
+    def __init__(self, backbone: Backbone, sources: Sequence, store: FeatureStore | None = None,
+                 batch_size: int = 16):
+        self.backbone, self.sources, self.store, self.batch_size = backbone, list(sources), store, batch_size
+        self._feats: dict[tuple[int, str], ClipFeatures] = {}
+        self.errors: dict[int, str] = {}
+        self.computed = self.cache_hits = 0
+
+    def missing(self, rows, names: Sequence[str]) -> list[int]:
+        """Rows (sorted, unique) with a view in ``names`` not embedded yet."""
+        return sorted({int(i) for i in rows for n in names
+                       if (int(i), n) not in self._feats and int(i) not in self.errors})
+
+    def prepare(self, rows, names: Sequence[str], progress: Callable[[int], None] | None = None) -> None:
+        from mgcl.augment_audio import check_views, make_view, view_key
+
+        names = check_views(names)
+        items, owner = [], []
+        for i in self.missing(rows, names):
+            try:
+                digest = source_digest(self.sources[i])
+            except AudioError as exc:
+                self.errors[i] = str(exc)
+                _tick(progress, len(names))
+                continue
+            for n in names:
+                items.append(ViewSource(self.sources[i], n, digest))
+                owner.append(i)
+        if not items:
+            return
+        last: dict = {}
+
+        def load_view(item: ViewSource, sample_rate: int) -> np.ndarray:
+            if last.get("digest") != item.digest:  # one clip's views are consecutive: decode once
+                last.update(digest=item.digest, wave=load_source(item.source, sample_rate))
+            return make_view(last["wave"], sample_rate, item.name, item.digest)
+
+        store = self.store
+        r = map_cached(
+            items, self.backbone.sample_rate, lambda waves: self.backbone.encode_audio(waves).split(),
+            get=store.get if store is not None else None,
+            put=(lambda k, feats: store.put(k, *feats)) if store is not None else None,
+            batch_size=self.batch_size, progress=progress, what="backbone",
+            key=lambda item: view_key(item.digest, item.name), load=load_view,
+        )
+        self.computed += r.computed
+        self.cache_hits += r.cache_hits
+        for j, msg in r.errors.items():
+            self.errors.setdefault(owner[j], msg)
+        for j, value in enumerate(r.values):
+            if value is not None:
+                self._feats[owner[j], items[j].name] = value
+
+    def views(self, rows, names: Sequence[str]) -> SupportViews | None:
+        """Views ``names`` of ``rows`` (embedded now if needed); None when there are none."""
+        from mgcl.methods.base import SupportViews
+
+        rows = [int(i) for i in rows]
+        self.prepare(rows, names)
+        items, source = [], []
+        for j, i in enumerate(rows):
+            if i in self.errors:
+                continue
+            for n in names:
+                items.append(self._feats[i, n])
+                source.append(j)
+        if not items:
+            return None
+        return SupportViews(AudioFeatures.stack(items), torch.tensor(source, dtype=torch.long))
 
 
 def _tick(progress, k: int) -> None:

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -51,8 +52,12 @@ from mgcl.evaluate import (
     few_shot_split,
     fit_and_score,
     summarise,
+    views_of,
 )
 from mgcl.methods.base import TextFeatures
+
+if TYPE_CHECKING:
+    from mgcl.features import ViewCache
 
 #: Protocol names and what they are.
 PROTOCOLS: dict[str, str] = {
@@ -186,11 +191,13 @@ def full_way(
     test_folds: Sequence[str] | None = None,
     text: TextFeatures | None = None,
     progress: Progress | None = None,
+    views: ViewCache | None = None,
 ) -> tuple[list[ProtocolRun], list[str]]:
     """Full-way K-shot over folds x shots x seeds (see the module docstring).
 
     ``text`` holds prompts/descriptions of every class (sorted labels) and, optionally, one
-    caption per row. Returns the runs and the sorted class names.
+    caption per row; ``views`` the rows' audio views for methods that train on them.
+    Returns the runs and the sorted class names.
     """
     specs = _specs(methods)
     y, classes = encode_labels(labels)
@@ -199,7 +206,8 @@ def full_way(
         for seed in range(seeds):
             for fold, s_idx, q_idx in full_way_splits(y, int(k), seed, folds, splits, test_folds, classes):
                 for r in fit_and_score(specs, features[s_idx], y[s_idx], features[q_idx], y[q_idx],
-                                       len(classes), int(k), seed, _text_for(text, s_idx), progress):
+                                       len(classes), int(k), seed, _text_for(text, s_idx), progress,
+                                       views_of(views, s_idx)):
                     runs.append(_extend(r, fold=fold, targets=y[q_idx].copy()))
     return runs, classes
 
@@ -333,6 +341,7 @@ def episodes(
     test_folds: Sequence[str] | None = None,
     text: TextFeatures | None = None,
     progress: Progress | None = None,
+    views: ViewCache | None = None,
 ) -> tuple[list[ProtocolRun], list[str]]:
     """N-way K-shot episodes (see the module docstring). Returns the runs (one per method,
     shot count and episode) and the sorted class names."""
@@ -345,12 +354,39 @@ def episodes(
             torch_seed = seed * 1_000_003 + ep.index
             for r in fit_and_score(specs, features[ep.support], local[ep.support], features[ep.query],
                                    local[ep.query], ways, int(k), torch_seed,
-                                   _text_for(text, ep.support, ep.ways), progress):
+                                   _text_for(text, ep.support, ep.ways), progress,
+                                   views_of(views, ep.support)):
                 r.seed = seed
                 r.predictions = ep.ways[r.predictions]
                 runs.append(_extend(r, fold=ep.fold, episode=ep.index, targets=y[ep.query].copy(),
                                     ways=ep.ways.copy()))
     return runs, classes
+
+
+def support_rows(
+    protocol: str,
+    labels: Sequence[str],
+    shots: Sequence[int],
+    seeds: int = 3,
+    folds: Sequence[str | None] | None = None,
+    splits: Sequence[str | None] | None = None,
+    test_folds: Sequence[str] | None = None,
+    ways: int = 5,
+    queries: int = 15,
+    n_episodes: int = 600,
+    seed: int = 0,
+) -> np.ndarray:
+    """Every row that :func:`full_way` or :func:`episodes` (same arguments) draws into a
+    support set: the rows whose audio views a method may need."""
+    y, classes = encode_labels(labels)
+    if protocol == "full-way":
+        parts = [s for k in shots for sd in range(seeds)
+                 for _, s, _ in full_way_splits(y, int(k), sd, folds, splits, test_folds, classes)]
+    else:
+        parts = [ep.support for k in shots
+                 for ep in episode_tasks(y, ways, int(k), queries, n_episodes, seed, folds, splits, test_folds,
+                                         len(classes))]
+    return np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=int)
 
 
 # ----------------------------------------------------------------------------- checks, summary

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mgcl.evaluate import ABLATE_BRANCHES, ABLATE_LOSSES
+from mgcl.evaluate import ABLATE_BRANCHES, ABLATE_INPUTS, ABLATE_LOSSES
 from mgcl.features import atomic_write_bytes
 
 #: What each ablation suffix switches off.
@@ -39,9 +39,10 @@ ABLATION_NAMES = {
     "ce": "cross-entropy loss",
     "coarse": "coarse contrastive loss",
     "fine": "fine contrastive loss",
+    "views": "audio views of the support",
     "instance": "instance (caption) contrastive loss",
 }
-_ABLATION = re.compile(r"^(mgcl\w*)-(" + "|".join(ABLATE_BRANCHES + ABLATE_LOSSES) + r")$")
+_ABLATION = re.compile(r"^(mgcl\w*)-(" + "|".join(ABLATE_BRANCHES + ABLATE_LOSSES + ABLATE_INPUTS) + r")$")
 
 FILES = {
     "json": "results.json",

@@ -80,13 +80,13 @@ def run(monkeypatch, labels, methods, text_fn):
     fit, predict = Method.fit, Method.predict
     depth = [0]
 
-    def fit_wrapper(self, support, labels_, text=None, n_classes=None):
+    def fit_wrapper(self, support, labels_, text=None, n_classes=None, views=None):
         fits.append((self.name, depth[0], support, torch.as_tensor(labels_).clone(), text))
         if depth[0] == 0:
             fitted.append(self)
         depth[0] += 1
         try:
-            return fit(self, support, labels_, text=text, n_classes=n_classes)
+            return fit(self, support, labels_, text=text, n_classes=n_classes, views=views)
         finally:
             depth[0] -= 1
 

@@ -59,6 +59,15 @@ class AudioFeatures:
         ]
 
     @staticmethod
+    def cat(parts: Sequence["AudioFeatures"]) -> "AudioFeatures":
+        """Concatenate batches along the clip axis, padding frames to the longest.  -> (ΣB, T, D)"""
+        t = max(p.frames.shape[1] for p in parts)
+        pad = [(torch.nn.functional.pad(p.frames, (0, 0, 0, t - p.frames.shape[1])),
+                torch.nn.functional.pad(p.frame_mask, (0, t - p.frames.shape[1]))) for p in parts]
+        return AudioFeatures(torch.cat([p.clip for p in parts]), torch.cat([f for f, _ in pad]),
+                             torch.cat([m for _, m in pad]))
+
+    @staticmethod
     def stack(items: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> "AudioFeatures":
         """Pad per-clip ``(clip (D,), frames (T_i, D))`` pairs into one batch with a mask."""
         if len(items) == 0:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 
 from mgcl.errors import MgclError
-from mgcl.methods.base import Method, TextFeatures
+from mgcl.methods.base import Method, SupportViews, TextFeatures
 
 _METHODS: dict[str, str] = {
     "zero_shot": "mgcl.methods.zero_shot:ZeroShot",
@@ -36,4 +36,4 @@ def make_method(name: str, **params) -> Method:
     return method_class(name)(**params)
 
 
-__all__ = ["Method", "TextFeatures", "available_methods", "make_method", "method_class"]
+__all__ = ["Method", "SupportViews", "TextFeatures", "available_methods", "make_method", "method_class"]

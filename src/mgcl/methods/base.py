@@ -36,11 +36,44 @@ class TextFeatures:
     captions: torch.Tensor | None = None
 
 
+@dataclass
+class SupportViews:
+    """Augmented views of support clips (:mod:`mgcl.augment_audio`), embedded by the backbone.
+
+    features: AudioFeatures of V views.
+    source:   (V,) long, the support clip (row of the support set) each view was made from.
+    """
+
+    features: AudioFeatures
+    source: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    def subset(self, clips: torch.Tensor) -> "SupportViews | None":
+        """The views of support rows ``clips`` (1-D long), re-indexed to positions in ``clips``."""
+        clips = torch.as_tensor(clips, dtype=torch.long)
+        if len(self) == 0 or len(clips) == 0:
+            return None
+        where = torch.full((int(max(self.source.max().item(), clips.max().item())) + 1,), -1, dtype=torch.long)
+        where[clips] = torch.arange(len(clips))
+        new = where[self.source]
+        keep = (new >= 0).nonzero().flatten()
+        if len(keep) == 0:
+            return None
+        return SupportViews(self.features[keep], new[keep])
+
+
 class Method:
     """Base class of few-shot methods. Subclasses implement ``_fit`` and ``_logits``."""
 
     name: ClassVar[str] = "method"
     needs_text: ClassVar[bool] = False
+
+    def view_names(self) -> tuple[str, ...]:
+        """Audio views of the support clips this method learns from (none by default):
+        callers that hold the audio embed them and pass them to ``fit(..., views=)``."""
+        return ()
 
     # ------------------------------------------------------------------ public API
     def fit(
@@ -49,11 +82,23 @@ class Method:
         labels: torch.Tensor,
         text: TextFeatures | None = None,
         n_classes: int | None = None,
+        views: SupportViews | None = None,
     ) -> "Method":
-        """Learn from support features (N clips) and integer labels (N,) in [0, C)."""
+        """Learn from support features (N clips) and integer labels (N,) in [0, C).
+
+        ``views``: augmented views of the support clips, used by methods whose
+        :meth:`view_names` is not empty (ignored by the others)."""
         labels = torch.as_tensor(labels, dtype=torch.long)
         if labels.ndim != 1 or labels.shape[0] != len(support):
             raise MgclError(f"labels shape {tuple(labels.shape)} does not match {len(support)} clips")
+        if views is not None:
+            source = torch.as_tensor(views.source, dtype=torch.long)
+            if views.features.dim != support.dim:
+                raise MgclError(f"support views have dimension {views.features.dim}, the support {support.dim}")
+            if source.shape != (len(views.features),) or (source < 0).any() or (source >= len(support)).any():
+                raise MgclError("support views: 'source' must give, for each view, a support row in "
+                                f"[0, {len(support)})")
+            views = SupportViews(views.features, source)
         c = int(n_classes if n_classes is not None else labels.max().item() + 1)
         counts = torch.bincount(labels, minlength=c)
         if (counts == 0).any():
@@ -63,7 +108,11 @@ class Method:
             raise MgclError(f"method '{self.name}' needs a text encoder (use a backbone with a text tower)")
         self.n_classes_ = c
         self.dim_ = support.dim
-        self._fit(support, labels, text)
+        if self.view_names():
+            self.n_views_ = len(views) if views is not None else 0
+            self._fit(support, labels, text, views)
+        else:
+            self._fit(support, labels, text)
         return self
 
     @torch.no_grad()

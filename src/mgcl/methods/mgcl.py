@@ -30,10 +30,11 @@ from dataclasses import dataclass, fields
 
 import torch
 
+from mgcl.augment_audio import DEFAULT_VIEWS, check_views
 from mgcl.backbones.base import AudioFeatures, l2_normalize
 from mgcl.errors import MgclError
 from mgcl.methods.augment import augment_clip_and_mask
-from mgcl.methods.base import Method, TextFeatures
+from mgcl.methods.base import Method, SupportViews, TextFeatures
 from mgcl.methods.common import (
     cache_logits,
     centre,
@@ -42,7 +43,7 @@ from mgcl.methods.common import (
     pad_sets,
     zero_shot_logits,
 )
-from mgcl.methods.linear_probe import LinearProbe
+from mgcl.methods.linear_probe import averaged_logistic
 from mgcl.methods.selection import fold_score, shot_folds
 from mgcl.ot import ot_sim
 
@@ -298,9 +299,32 @@ def kmeans_init(x: torch.Tensor, k: int, gen: torch.Generator, iters: int = 10) 
     return c
 
 
+def one_standard_error_choice(accuracy: dict, n: int, complexity, one_se: bool = True):
+    """The simplest candidate whose held-out accuracy is within one standard error of the best.
+
+    accuracy: {candidate: accuracy in [0, 1] over n held-out clips}; complexity(candidate)
+    orders candidates (smaller = simpler). SE = sqrt(p*(1 - p*) / n) of the best accuracy p*
+    (Breiman et al. 1984). ``one_se=False``: the best, ties to the simplest.
+    """
+    best = max(accuracy.values())
+    margin = math.sqrt(best * (1.0 - best) / max(n, 1)) if one_se else 0.0
+    eligible = [k for k, a in accuracy.items() if a >= best - margin - 1e-9]
+    return min(eligible, key=complexity)
+
+
 def info_nce(sim: torch.Tensor, target: torch.Tensor, temperature: float) -> torch.Tensor:
     """InfoNCE / contrastive cross-entropy: -log softmax(sim / τ)[target].  sim (B, C), target (B,)"""
     return torch.nn.functional.cross_entropy(sim / temperature, target)
+
+
+def one_view_per_clip(source: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """One view drawn at random for every clip that has views: source (V,) -> indices into it."""
+    if len(source) == 0:
+        return torch.zeros(0, dtype=torch.long)
+    order = torch.argsort(source.double() * 2 + torch.rand(len(source), generator=gen, dtype=torch.float64))
+    first = torch.ones(len(order), dtype=torch.bool)
+    first[1:] = source[order][1:] != source[order][:-1]
+    return order[first]
 
 
 @dataclass
@@ -333,7 +357,8 @@ class MGCLF(MGCL):
     on augmented support features with cross-entropy + multi-grained contrast.
 
     Learnable (backbone frozen): cache keys K (init: support clips), a linear head on the
-    centred clip (init: class prototypes), class frame prototypes P_c (m per class, init:
+    centred clip (init: the logistic-regression solution averaged over ``head_c_grid``,
+    :func:`~mgcl.methods.linear_probe.averaged_logistic`), class frame prototypes P_c (m per class, init:
     spherical k-means of the class's support frames) matched to frames by OT (the fine,
     audio-side concept), residual class text embeddings, and one weight per branch.
 
@@ -346,7 +371,16 @@ class MGCLF(MGCL):
     The number of epochs and the weights of the cache and frame-prototype branches are
     chosen by cross-validation on the support (leave-one-shot-out folds, state initialised
     on the training folds only); with one shot per class, ``default_epochs`` and the
-    initial weights (DEFAULT_BRANCH_WEIGHTS).
+    initial weights (DEFAULT_BRANCH_WEIGHTS). Among the candidates within one standard
+    error of the best cross-validated accuracy the simplest is taken (fewest epochs, then the
+    least weight on the cache and frame branches; ``cv_rule="best"`` takes the best): with
+    a few held-out clips per class the differences between candidates are mostly noise.
+
+    Audio views (``augment``, :mod:`mgcl.augment_audio`): when ``fit`` gets views of the
+    support clips re-embedded by the backbone, the head is initialised on the clips and all
+    their views, and every epoch trains on the clips plus one view of each, drawn at random.
+    Cache keys and frame prototypes stay the clips' own; a cross-validation fold holds a
+    clip out together with its views.
     """
 
     name = "mgcl_f"
@@ -373,6 +407,9 @@ class MGCLF(MGCL):
         weight_decay: float = 1e-4,
         branch_weights: dict | None = None,  # initial α per trained branch; default below
         weight_grid: tuple[float, ...] = (0.0, 0.5, 1.0),
+        head_c_grid: tuple[float, ...] = (0.1, 1.0, 10.0, 100.0),
+        cv_rule: str = "one_se",
+        augment: tuple[str, ...] = DEFAULT_VIEWS,
         seed: int = 0,
     ):
         super().__init__(branches, ablate, eps, saliency, topk, alphas, betas, default_alpha, default_beta, cv_rounds)
@@ -386,7 +423,17 @@ class MGCLF(MGCL):
         self.weight_decay = weight_decay
         self.branch_weights = branch_weights
         self.weight_grid = tuple(weight_grid)
+        self.head_c_grid = tuple(head_c_grid)
+        self.cv_rule = cv_rule
+        self.augment = tuple(augment)
         self.seed = seed
+
+    def view_names(self) -> tuple[str, ...]:
+        """The audio views this model trains on (``augment``)."""
+        try:
+            return check_views(self.augment)
+        except ValueError as exc:
+            raise MgclError(str(exc)) from None
 
     # ---------------------------------------------------------------- parameters
     def _view(self, feats: AudioFeatures) -> View:
@@ -404,19 +451,22 @@ class MGCLF(MGCL):
         return View(clip, centre(clip, self.mean_), v.frames, v.cframes, mask, v.score)
 
     def _init_params(self, support: AudioFeatures, v: View, labels: torch.Tensor,
-                     text: TextFeatures | None, c_grid: tuple[float, ...] | None = None) -> dict:
-        """Initial learnable state from (part of) the support; ``c_grid`` for the probe's C."""
+                     text: TextFeatures | None, views: SupportViews | None = None) -> dict:
+        """Initial learnable state from (part of) the support (the head: from its views too)."""
         gen = torch.Generator().manual_seed(self.seed)
         protos = torch.stack([
             kmeans_init(v.cframes[labels == c][v.mask[labels == c]], self.frame_prototypes, gen)
             for c in range(self.n_classes_)
         ])
-        probe = LinearProbe(**({"c_grid": c_grid} if c_grid else {})).fit(support, labels, n_classes=self.n_classes_)
-        self._probe_C = probe.C_
         z = v.z
+        x, y = z, labels
+        if views is not None:
+            x = torch.cat([z, centre(views.features.clip, self.mean_)])
+            y = torch.cat([labels, labels[views.source]])
+        w, b = averaged_logistic(x.numpy(), y.numpy(), self.head_c_grid, self.n_classes_)
         params = {
-            "head_w": probe.weight_.clone(),
-            "head_b": probe.bias_.clone(),
+            "head_w": torch.from_numpy(w),
+            "head_b": torch.from_numpy(b),
             "frame_protos": protos,
             "keys": z.clone(),
             "log_alpha": torch.tensor([
@@ -477,10 +527,12 @@ class MGCLF(MGCL):
         z = sum(alpha[i] * terms[b] / self.fspread_[b] for i, b in enumerate(self._trained_branches()))
         return z, extras
 
-    def _loss(self, p, v: View, labels, values, captions=None) -> torch.Tensor:
+    def _loss(self, p, v: View, labels, values, captions=None, group=None) -> torch.Tensor:
         """CE on the combined logits + λ (coarse + fine + instance contrast).
 
-        ``captions`` (N', D): caption embeddings of these support rows, or None."""
+        ``captions`` (N', D): caption embeddings of the support clips in the cache, or None;
+        ``group`` (B,): the clip each row is (a view of), the instance-contrast target
+        (default: row i is clip i)."""
         z, extras = self._forward(p, v, values, captions)
         loss = torch.nn.functional.cross_entropy(z, labels) if "ce" in self.losses else z.sum() * 0
         lam = self.contrast_weight
@@ -490,12 +542,25 @@ class MGCLF(MGCL):
             loss = loss + lam * info_nce(extras["fine"], labels, self.temperature)
         if "instance" in self.losses and captions is not None:
             sim = v.clip @ captions.T
-            loss = loss + lam * info_nce(sim, torch.arange(len(sim)), self.temperature)
+            target = torch.arange(len(sim)) if group is None else group
+            loss = loss + lam * info_nce(sim, target, self.temperature)
         return loss
 
-    def _train(self, p: dict, support: View, labels, values, captions, epochs: int,
-               checkpoints=(), eval_fn=None) -> tuple[dict, dict]:
+    def _rows(self, support: AudioFeatures, labels: torch.Tensor, views: SupportViews | None):
+        """Training rows: the N clips, then their views.  -> (View, labels, group, source or None)"""
+        if views is None:
+            return self._view(support), labels, torch.arange(len(support)), None
+        rows = self._view(AudioFeatures.cat([support, views.features]))
+        group = torch.cat([torch.arange(len(support)), views.source])
+        return rows, labels[group], group, views.source
+
+    def _train(self, p: dict, rows: View, labels, values, captions, epochs: int,
+               checkpoints=(), eval_fn=None, group=None, source=None) -> tuple[dict, dict]:
+        """AdamW + cosine schedule, ``epochs`` full-batch steps on ``rows`` (the N clips, then
+        the views made from clips ``source``): each step sees the clips and one random view
+        of each. ``eval_fn(params)`` is recorded at the epochs in ``checkpoints``."""
         gen = torch.Generator().manual_seed(self.seed)
+        n = len(labels) - (0 if source is None else len(source))
         p = {k: v.clone().requires_grad_(True) for k, v in p.items()}
         opt = torch.optim.AdamW(p.values(), lr=self.lr, weight_decay=self.weight_decay)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(epochs, 1))
@@ -503,7 +568,11 @@ class MGCLF(MGCL):
         if eval_fn is not None and 0 in checkpoints:
             scores[0] = eval_fn({k: v.detach() for k, v in p.items()})
         for epoch in range(1, epochs + 1):
-            loss = self._loss(p, self._augment(support, gen), labels, values, captions)
+            idx = torch.arange(n)
+            if source is not None:
+                idx = torch.cat([idx, n + one_view_per_clip(source, gen)])
+            g = None if group is None else group[idx]
+            loss = self._loss(p, self._augment(rows.rows(idx), gen), labels[idx], values, captions, g)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -513,17 +582,22 @@ class MGCLF(MGCL):
         return {k: v.detach() for k, v in p.items()}, scores
 
     # ---------------------------------------------------------------- fit
-    def _fit(self, support: AudioFeatures, labels: torch.Tensor, text=None) -> None:
+    def _fit(self, support: AudioFeatures, labels: torch.Tensor, text=None, views: SupportViews | None = None) -> None:
+        if not self.head_c_grid or any(c <= 0 for c in self.head_c_grid):
+            raise MgclError(f"head_c_grid must be positive numbers, got {list(self.head_c_grid)}")
+        if self.cv_rule not in ("one_se", "best"):
+            raise MgclError(f"cv_rule must be 'one_se' or 'best', got '{self.cv_rule}'")
         super()._fit(support, labels, text)  # training-free state, α/β by CV, σ
         captions = getattr(self, "caption_keys_", None)
         view = self._view(support)
-        p0 = self._init_params(support, view, labels, text)
-        self.probe_C_ = self._probe_C
+        p0 = self._init_params(support, view, labels, text, views)
         with torch.no_grad():
             terms, _ = self._terms(p0, view, self.values_, captions)
         self.fspread_ = {b: float(t.std(dim=1).mean().clamp_min(1e-6)) for b, t in terms.items()}
-        self.epochs_, weights = self._choose_epochs_and_weights(support, view, labels, text, captions)
-        self.params_, _ = self._train(p0, view, labels, self.values_, captions, self.epochs_)
+        self.epochs_, weights = self._choose_epochs_and_weights(support, view, labels, text, captions, views)
+        rows, y_rows, group, source = self._rows(support, labels, views)
+        self.params_, _ = self._train(p0, rows, y_rows, self.values_, captions, self.epochs_,
+                                      group=group, source=source)
         if weights is not None:  # the branch weights cross-validation preferred, after training
             self.params_["log_alpha"] = torch.log(torch.tensor(
                 [max(weights[b], 1e-6) for b in self._trained_branches()]))
@@ -532,7 +606,7 @@ class MGCLF(MGCL):
     def _weight_candidates(self) -> list[dict]:
         """Branch weights tried by cross-validation: the head fixed at its initial weight, the
         audio cache and the frame-prototype branch each on a small grid (text branches fixed)."""
-        base = {b: self._initial_weight(b) for b in self._trained_branches()}
+        base = self._init_weights()
         grids = {"cc": self.weight_grid, "fp": tuple(w / 4 for w in self.weight_grid)}
         out = [base]
         for cc in grids["cc"] if "cc" in base else (None,):
@@ -547,25 +621,29 @@ class MGCLF(MGCL):
         return out
 
     def _choose_epochs_and_weights(self, support: AudioFeatures, view: View, labels: torch.Tensor,
-                                   text: TextFeatures | None, captions: torch.Tensor | None):
+                                   text: TextFeatures | None, captions: torch.Tensor | None,
+                                   views: SupportViews | None = None):
         """Epochs and branch weights by cross-validation: for each leave-one-shot-out fold,
         start from state initialised on the other folds only, train, and score the held-out
         clips at each epoch of ``epoch_grid`` under each weight candidate (the trained branch
         terms are re-weighted, not retrained). ``default_epochs`` and the initial weights with
-        one shot per class. Returns (epochs, weights or None)."""
+        one shot per class. A held-out clip's views are held out with it.
+        Returns (epochs, weights or None)."""
         folds = shot_folds(labels, max_folds=3, seed=self.seed)
         if not folds or len(self.epoch_grid) < 2:
             return int(self.default_epochs), None
         candidates = self._weight_candidates() if self.weight_grid else [None]
-        totals: dict[tuple[int, int], float] = {}
+        correct: dict[tuple[int, int], float] = {}
         branches = self._trained_branches()
         for held in folds:
             tr, te = (~held).nonzero().flatten(), held.nonzero().flatten()
             values = self.values_[tr]
             caps = captions[tr] if captions is not None else None
             v_tr, v_te = view.rows(tr), view.rows(te)
-            # nothing is learned from the held-out clips (the probe's C is the full support's)
-            p_tr = self._init_params(support[tr], v_tr, labels[tr], text, c_grid=(self.probe_C_,))
+            # nothing is learned from the held-out clips (nor from their views)
+            views_tr = views.subset(tr) if views is not None else None
+            p_tr = self._init_params(support[tr], v_tr, labels[tr], text, views_tr)
+            rows, y_rows, group, source = self._rows(support[tr], labels[tr], views_tr)
 
             def eval_fn(p, v_te=v_te, values=values, caps=caps, y=labels[te]):
                 terms, _ = self._terms(p, v_te, values, caps)
@@ -573,17 +651,23 @@ class MGCLF(MGCL):
                 for cand in candidates:
                     alpha = p["log_alpha"].exp() if cand is None else torch.tensor([cand[b] for b in branches])
                     z = sum(alpha[i] * terms[b] / self.fspread_[b] for i, b in enumerate(branches))
-                    scores.append(fold_score(z, y)[0])
+                    scores.append(fold_score(z, y)[0] * len(y))
                 return scores
 
-            _, scores = self._train(p_tr, v_tr, labels[tr], values, caps, max(self.epoch_grid),
-                                    self.epoch_grid, eval_fn)
+            _, scores = self._train(p_tr, rows, y_rows, values, caps, max(self.epoch_grid),
+                                    self.epoch_grid, eval_fn, group=group, source=source)
             for e, per_cand in scores.items():
                 for j, sc in enumerate(per_cand):
-                    totals[e, j] = totals.get((e, j), 0.0) + sc
-        # best mean accuracy; ties: fewer epochs, then the earlier (default-first) candidate
-        e, j = max(sorted(totals), key=lambda k: (round(totals[k], 6), -k[0], -k[1]))
+                    correct[e, j] = correct.get((e, j), 0.0) + sc
+        n_held = int(sum(int(h.sum()) for h in folds))
+        accuracy = {k: v / n_held for k, v in correct.items()}
+        extra = [sum(v for b, v in (c or self._init_weights()).items() if b != "lin") for c in candidates]
+        e, j = one_standard_error_choice(accuracy, n_held, lambda k: (k[0], extra[k[1]], k[1]),
+                                         self.cv_rule == "one_se")
         return int(e), candidates[j]
+
+    def _init_weights(self) -> dict:
+        return {b: self._initial_weight(b) for b in self._trained_branches()}
 
     def branch_logits(self, query: AudioFeatures) -> dict[str, torch.Tensor]:
         """Each trained branch's weighted contribution α_b z_b / σ_b: name -> (Q, C); sums to the logits."""

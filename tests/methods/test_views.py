@@ -1,0 +1,121 @@
+"""Audio views of the support clips (SupportViews) in the method API and in mgcl_f."""
+
+import numpy as np
+import pytest
+import torch
+
+from mgcl.errors import MgclError
+from mgcl.methods import SupportViews, make_method
+from mgcl.methods.common import centre
+from mgcl.methods.linear_probe import averaged_logistic, fit_logistic
+from mgcl.methods.mgcl import MGCLF, one_standard_error_choice, one_view_per_clip
+from tests.methods._synth import few_shot, make_features
+
+FAST = {"cv_rounds": 1, "epoch_grid": (0, 3), "default_epochs": 3}
+NAMES = ("noise", "lowpass", "highpass")
+
+
+def views_of(support, ys, m, per_clip=3, seed=5):
+    """Views near each support clip: ``per_clip`` noisy copies (source = clip index)."""
+    source = torch.arange(len(ys)).repeat_interleave(per_clip)
+    feats = make_features(ys[source], m, noise=0.4, seed=seed)
+    return SupportViews(feats, source)
+
+
+def problem(shots=4, seed=0):
+    support, ys, query, yq, m = few_shot(shots, seed=seed)
+    return support, ys, query, yq, views_of(support, ys, m)
+
+
+def test_subset_reindexes_to_positions_in_the_kept_clips():
+    support, ys, _, _, views = problem(shots=2)
+    sub = views.subset(torch.tensor([7, 2]))
+    assert sub.source.tolist() == [1, 1, 1, 0, 0, 0]  # views keep their order; clip 7 is now 0
+    assert torch.equal(sub.features.clip[sub.source == 0], views.features.clip[views.source == 7])
+    assert views.subset(torch.tensor([], dtype=torch.long)) is None
+
+
+def test_fit_checks_the_views():
+    support, ys, _, _, views = problem(shots=2)
+    m = make_method("mgcl_f", **FAST)
+    with pytest.raises(MgclError, match="support row in"):
+        m.fit(support, ys, views=SupportViews(views.features, views.source + len(ys)))
+    wrong = SupportViews(make_features(ys, torch.eye(5, 16)), torch.arange(len(ys)))
+    with pytest.raises(MgclError, match="dimension 16"):
+        m.fit(support, ys, views=wrong)
+    with pytest.raises(MgclError, match="unknown audio view 'echo'"):
+        make_method("mgcl_f", augment=("echo",)).fit(support, ys, views=views)
+
+
+def test_methods_without_views_ignore_them():
+    support, ys, query, _, views = problem()
+    for name in ("linear_probe", "tip_adapter", "mgcl"):
+        a = make_method(name).fit(support, ys).logits(query)
+        b = make_method(name).fit(support, ys, views=views).logits(query)
+        assert torch.equal(a, b), name
+    a = make_method("mgcl_f", augment=(), **FAST).fit(support, ys).logits(query)
+    b = make_method("mgcl_f", augment=(), **FAST).fit(support, ys, views=views).logits(query)
+    assert torch.equal(a, b)
+
+
+def test_mgcl_f_head_starts_from_the_clips_and_their_views():
+    support, ys, query, yq, views = problem()
+    m = make_method("mgcl_f", epoch_grid=(0,), default_epochs=0).fit(support, ys, views=views)
+    assert m.view_names() == NAMES and m.n_views_ == len(views)
+    x = centre(torch.cat([support.clip, views.features.clip]), m.mean_).numpy()
+    y = torch.cat([ys, ys[views.source]]).numpy()
+    w, b = averaged_logistic(x, y, m.head_c_grid, 5)
+    assert np.allclose(m.params_["head_w"].numpy(), w, atol=1e-6)  # same path, same result
+    plain = make_method("mgcl_f", epoch_grid=(0,), default_epochs=0).fit(support, ys)
+    assert plain.n_views_ == 0 and not torch.allclose(plain.params_["head_w"], m.params_["head_w"])
+    assert (m.predict(query) == yq).float().mean() > 0.8
+
+
+def test_cross_validation_holds_a_clip_out_with_its_views(monkeypatch):
+    support, ys, _, _, views = problem(shots=4)
+    seen = []
+    init = MGCLF._init_params
+
+    def spy(self, sup, v, labels, text, views=None):
+        seen.append((len(sup), None if views is None else views.source.clone()))
+        return init(self, sup, v, labels, text, views)
+
+    monkeypatch.setattr(MGCLF, "_init_params", spy)
+    make_method("mgcl_f", **FAST).fit(support, ys, views=views)
+    full, *folds = seen
+    assert full[0] == len(ys) and len(full[1]) == 3 * len(ys)
+    assert folds and all(n < len(ys) for n, _ in folds)
+    for n, source in folds:  # exactly the training clips' views, three each
+        assert torch.equal(torch.bincount(source, minlength=n), torch.full((n,), 3))
+
+
+def test_one_view_per_clip_draws_one_of_each_clips_views():
+    source = torch.tensor([0, 0, 0, 2, 2, 5])
+    g = torch.Generator().manual_seed(0)
+    picks = [one_view_per_clip(source, g) for _ in range(50)]
+    for p in picks:
+        assert sorted(source[p].tolist()) == [0, 2, 5]
+    assert len({tuple(p.tolist()) for p in picks}) > 1  # random
+    assert len(one_view_per_clip(torch.zeros(0, dtype=torch.long), g)) == 0
+
+
+def test_averaged_logistic_averages_the_logits_over_c():
+    support, ys, query, _, _ = problem()
+    x, xq = support.clip.numpy(), query.clip.numpy()
+    w, b = averaged_logistic(x, ys.numpy(), (0.1, 10.0), 5)
+    sols = [fit_logistic(x, ys.numpy(), c, 5) for c in (0.1, 10.0)]
+    mean_logits = np.mean([xq @ sw.T + sb for sw, sb in sols], axis=0)
+    # the path is warm-started: the same optimum up to the solver's tolerance
+    assert np.abs(xq @ w.T + b - mean_logits).max() < 1e-2 * np.abs(mean_logits).max()
+
+
+def test_one_standard_error_rule_takes_the_simplest_candidate_close_to_the_best():
+    acc = {"simple": 0.70, "middle": 0.74, "complex": 0.78}
+    order = {"simple": 0, "middle": 1, "complex": 2}.get
+    # SE of 0.78 over 100 clips = 0.041: 0.74 is within, 0.70 is not
+    assert one_standard_error_choice(acc, 100, order) == "middle"
+    assert one_standard_error_choice(acc, 10_000, order) == "complex"
+    assert one_standard_error_choice(acc, 100, order, one_se=False) == "complex"
+    with pytest.raises(MgclError, match="cv_rule"):
+        support, ys, _, _, _ = problem(shots=2)
+        make_method("mgcl_f", cv_rule="median").fit(support, ys)
