@@ -23,6 +23,7 @@ from mgcl.protocols import (
     layout,
     select_test_folds,
     summarise_runs,
+    support_rows,
 )
 
 
@@ -242,3 +243,15 @@ def test_full_way_one_test_fold_matches_run_protocol_test_fold():
     assert [(r.shots, r.seed, r.accuracy, r.n_query) for r in runs] == [
         (r.shots, r.seed, r.accuracy, r.n_query) for r in ref]
     assert all(r.fold == "2" for r in runs)
+
+
+def test_support_rows_is_the_union_of_every_support_set_drawn():
+    _, labels, folds = dataset(folds=4)
+    y, _ = encode_labels(labels)
+    full = support_rows("full-way", labels, (1, 2), 2, folds, test_folds=["1", "2"])
+    expected = {int(i) for k in (1, 2) for sd in range(2)
+                for _, s, _ in full_way_splits(y, k, sd, folds, test_folds=["1", "2"]) for i in s}
+    assert set(full.tolist()) == expected and len(full) < len(y)
+    eps = support_rows("episodes", labels, (1,), folds=folds, ways=3, queries=2, n_episodes=5, seed=1)
+    expected = {int(i) for ep in episode_tasks(y, 3, 1, 2, 5, 1, folds, None, None, 6) for i in ep.support}
+    assert set(eps.tolist()) == expected
