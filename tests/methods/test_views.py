@@ -76,9 +76,9 @@ def test_cross_validation_holds_a_clip_out_with_its_views(monkeypatch):
     seen = []
     init = MGCLF._init_params
 
-    def spy(self, sup, v, labels, text, views=None):
-        seen.append((len(sup), None if views is None else views.source.clone()))
-        return init(self, sup, v, labels, text, views)
+    def spy(self, v, labels, text, views=None):
+        seen.append((len(labels), None if views is None else views.source.clone()))
+        return init(self, v, labels, text, views)
 
     monkeypatch.setattr(MGCLF, "_init_params", spy)
     make_method("mgcl_f", **FAST).fit(support, ys, views=views)

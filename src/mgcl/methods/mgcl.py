@@ -450,9 +450,9 @@ class MGCLF(MGCL):
         clip, mask = augment_clip_and_mask(v.clip, v.frames, v.mask, gen)
         return View(clip, centre(clip, self.mean_), v.frames, v.cframes, mask, v.score)
 
-    def _init_params(self, support: AudioFeatures, v: View, labels: torch.Tensor,
-                     text: TextFeatures | None, views: SupportViews | None = None) -> dict:
-        """Initial learnable state from (part of) the support (the head: from its views too)."""
+    def _init_params(self, v: View, labels: torch.Tensor, text: TextFeatures | None,
+                     views: SupportViews | None = None) -> dict:
+        """Initial learnable state from (part of) the support ``v`` (the head: from its views too)."""
         gen = torch.Generator().manual_seed(self.seed)
         protos = torch.stack([
             kmeans_init(v.cframes[labels == c][v.mask[labels == c]], self.frame_prototypes, gen)
@@ -469,9 +469,7 @@ class MGCLF(MGCL):
             "head_b": torch.from_numpy(b),
             "frame_protos": protos,
             "keys": z.clone(),
-            "log_alpha": torch.tensor([
-                math.log(max(self._initial_weight(b), 1e-6)) for b in self._trained_branches()
-            ]),
+            "log_alpha": torch.tensor([math.log(max(a, 1e-6)) for a in self._init_weights().values()]),
         }
         if text is not None:
             params["text_res"] = torch.zeros_like(self.text_weights_)
@@ -590,7 +588,7 @@ class MGCLF(MGCL):
         super()._fit(support, labels, text)  # training-free state, α/β by CV, σ
         captions = getattr(self, "caption_keys_", None)
         view = self._view(support)
-        p0 = self._init_params(support, view, labels, text, views)
+        p0 = self._init_params(view, labels, text, views)
         with torch.no_grad():
             terms, _ = self._terms(p0, view, self.values_, captions)
         self.fspread_ = {b: float(t.std(dim=1).mean().clamp_min(1e-6)) for b, t in terms.items()}
@@ -642,7 +640,7 @@ class MGCLF(MGCL):
             v_tr, v_te = view.rows(tr), view.rows(te)
             # nothing is learned from the held-out clips (nor from their views)
             views_tr = views.subset(tr) if views is not None else None
-            p_tr = self._init_params(support[tr], v_tr, labels[tr], text, views_tr)
+            p_tr = self._init_params(v_tr, labels[tr], text, views_tr)
             rows, y_rows, group, source = self._rows(support[tr], labels[tr], views_tr)
 
             def eval_fn(p, v_te=v_te, values=values, caps=caps, y=labels[te]):
