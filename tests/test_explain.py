@@ -282,11 +282,18 @@ def test_aisfx_mgcl_f_contributions_sum_to_the_logits(aisfx_model, aisfx_expl):
     np.testing.assert_allclose(sum(e.contributions.values()), e.logits, rtol=1e-4, atol=1e-4)
 
 
-def test_aisfx_training_free_mgcl_uses_support_frames(aisfx_model, aisfx_support, audio, tmp_path):
+def test_aisfx_training_free_mgcl_uses_support_segments(aisfx_model, aisfx_support, audio, tmp_path):
     clf = _refit(aisfx_model, "mgcl", aisfx_support, audio["labels"])
     e = explain_clip(clf, audio["queries"]["siren"])
-    assert e.concept_kind == "support frames"
-    assert all(lab.startswith("support frame") for lab in e.concept_labels)
+    assert e.concept_kind == "support segments"
+    assert all(lab.startswith("support segment") for lab in e.concept_labels)
+    # the columns are the clip's segments: 2.2 s windows every 0.56 s, inside the clip
+    n_frames = int(clf.embed([audio["queries"]["siren"]], what="clips").frame_mask[0].sum())
+    window, hop = clf.method_.segment
+    assert len(e.frame_spans) == max(0, n_frames - window) // hop + 1
+    widths = e.frame_spans[:, 1] - e.frame_spans[:, 0]
+    assert np.all(widths > 1.5) and np.all(np.diff(e.frame_spans[:, 0]) > 0)
+    assert e.frame_spans[-1, 1] <= len(e.waveform) / e.sample_rate + 0.2
     _check_plan(e, len(e.frame_times))
     np.testing.assert_allclose(sum(e.contributions.values()), e.logits, rtol=1e-4, atol=1e-4)
     _check_png(render(e, tmp_path / "support.png"))

@@ -19,8 +19,9 @@ clip and collects everything a person needs to judge the decision:
                           backbone for methods that have none)
   audio-only, mgcl_f      the class's learned frame prototypes                    saliency
                           ``params_["frame_protos"]`` (the ``fp`` branch)
-  audio-only, mgcl        the frames of the class's support clip whose frames     saliency
-                          match best by OT (the fine-cache branch)
+  audio-only, mgcl        the segments (max-pooled windows of frames) of the     saliency
+                          class's support clip that match best by OT (the fine-
+                          cache branch); the columns are the clip's segments
   ======================  =====================================================  ==============
 
   computed with :func:`mgcl.ot.ot_sim` (``return_plan=True``), the method's ε and the
@@ -62,7 +63,7 @@ BRANCH_NAMES = {
 }
 CONCEPT_CHOICES = ("auto", "text", "audio")
 #: The mgcl branch that matches frames to each kind of concept.
-CONCEPT_BRANCH = {"descriptions": "ft", "frame prototypes": "fp", "support frames": "fc"}
+CONCEPT_BRANCH = {"descriptions": "ft", "frame prototypes": "fp", "support frames": "fc", "support segments": "fc"}
 #: Characters of a concept label on the figure (the JSON keeps the whole sentence).
 LABEL_CHARS = 46
 
@@ -74,7 +75,8 @@ class Explanation:
 
     Arrays: ``waveform`` (n,) at ``sample_rate``; ``spectrogram`` (n_mels, S) in dB with
     ``spec_times`` (S,) and ``spec_freqs`` (n_mels,) band centres in Hz; ``frame_spans``
-    (T, 2) start/end seconds of the T real frames, ``frame_times`` (T,) their centres;
+    (T, 2) start/end seconds of the plan's T columns (the real frames, or the segments of
+    frames the fine cache of training-free mgcl matches), ``frame_times`` (T,) their centres;
     ``probabilities`` / ``logits`` (C,) in ``classes`` order; ``contributions``
     {branch: (C,)} summing to ``logits``; ``plan`` (M, T) the transport plan between the
     M concepts (rows, ``concept_labels``) and the T frames, ``row_marginal`` (M,) and
@@ -283,6 +285,7 @@ class _Concepts:
     frame_weights: torch.Tensor | None  # (T,) marginal over frames, None = uniform
     concept_weights: torch.Tensor | None  # (M,) marginal over concepts, None = uniform
     note: str = ""
+    segment: tuple[int, int] | None = None  # the query side is (window, hop) segments of frames
 
 
 def _short(text: str, n: int = LABEL_CHARS) -> str:
@@ -355,7 +358,8 @@ def _prototype_concepts(method, query: AudioFeatures, c: int) -> _Concepts | Non
 
 
 def _support_concepts(classifier, method, query: AudioFeatures, c: int) -> _Concepts | None:
-    """Training-free mgcl: frames of the class's support clip that match best by OT."""
+    """Training-free mgcl: the fine-cache rows (segments, or frames) of the class's support
+    clip that match best by OT."""
     if getattr(method, "frame_keys_", None) is None or getattr(method, "values_", None) is None:
         return None
     fq, mq, wq = method._frames(query)
@@ -373,12 +377,14 @@ def _support_concepts(classifier, method, query: AudioFeatures, c: int) -> _Conc
     n_support = int(idx[best])
     k_of_class = best + 1
     bb = classifier.get_backbone() if hasattr(classifier, "get_backbone") else None
-    times = _nominal_times(bb, len(rows))
-    labels = [f"support frame {i + 1}" + (f" ({t:.2f} s)" if t is not None else "")
+    segment = getattr(method, "segment", None)
+    unit = "segment" if segment else "frame"
+    times = _nominal_times(bb, len(rows), segment)
+    labels = [f"support {unit} {i + 1}" + (f" ({t:.2f} s)" if t is not None else "")
               for i, t in enumerate(times)]
-    note = (f"frames of support clip {k_of_class} of the class (support row {n_support}), "
+    note = (f"{unit}s of support clip {k_of_class} of the class (support row {n_support}), "
             f"the best OT match of {len(idx)}")
-    return _Concepts("support frames", rows, labels, fq, wq, weights, note)
+    return _Concepts(f"support {unit}s", rows, labels, fq, wq, weights, note, segment)
 
 
 def ot_sim_batch(fq, wq, keys, kmask, kw, eps: float) -> torch.Tensor:
@@ -388,16 +394,33 @@ def ot_sim_batch(fq, wq, keys, kmask, kw, eps: float) -> torch.Tensor:
     return ot_sim(fq[None], keys, None, kmask, a=wq[None], b=kw, eps=eps, tol=1e-4, n_iters=500)
 
 
-def _nominal_times(backbone, n: int) -> list[float | None]:
-    """Centre times of the first ``n`` frames of a clip long enough to hold them."""
+def segment_spans(spans: np.ndarray, window: int, hop: int) -> np.ndarray:
+    """(T, 2) frame spans -> (S, 2) spans of the segments :func:`mgcl.methods.common.segments`
+    makes of those T frames: from its first frame's start to its last frame's end."""
+    from mgcl.methods.common import segment_starts
+
+    t = len(spans)
+    starts, real = segment_starts(torch.tensor([t]), window, hop)
+    starts = starts[real[0]].numpy()
+    if t == 0:
+        return np.zeros((0, 2))
+    ends = np.minimum(starts + window, t) - 1
+    return np.stack([spans[starts, 0], spans[ends, 1]], axis=1)
+
+
+def _nominal_times(backbone, n: int, segment: tuple[int, int] | None = None) -> list[float | None]:
+    """Centre times of the first ``n`` frames (or ``segment`` segments) of a clip long
+    enough to hold them."""
     if backbone is None:
         return [None] * n
     sr = int(getattr(backbone, "sample_rate", 0) or 0)
     if sr <= 0:
         return [None] * n
-    for seconds in (n, 2 * n, 8 * n + 20):  # any clip long enough (frames/s >= 1/8 here)
+    need = n if segment is None else (n - 1) * segment[1] + segment[0]
+    for seconds in (need, 2 * need, 8 * need + 20):  # any clip long enough (frames/s >= 1/8 here)
         spans = frame_spans(backbone, int(seconds * sr))
-        if len(spans) >= n + 2:
+        if len(spans) >= need + 2:
+            spans = spans[:need] if segment is None else segment_spans(spans[:need], *segment)
             return [float(t) for t in spans[:n].mean(axis=1)]
     return [None] * n
 
@@ -475,6 +498,8 @@ def explain_clip(classifier, source, top_k: int = 3, concepts: str = "auto") -> 
         expl.concept_note = ("no frame-level concepts in this model (method "
                              f"'{classifier.method}' on backbone '{classifier.backbone_name_}')")
         return expl
+    if chosen.segment is not None:  # the plan's columns are segments of frames
+        expl.frame_spans = segment_spans(spans, *chosen.segment)
     eps = float(getattr(method, "eps", 0.1))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -593,8 +618,10 @@ def render(explanation: Explanation, out_png: str | os.PathLike, dpi: int = 110)
             ax_plan.tick_params(axis="x", labelbottom=False)
             ax_plan.set_xlim(0.0, dur)
             what = {"descriptions": "prompt + descriptions", "frame prototypes": "learned frame prototypes",
-                    "support frames": "frames of its closest support clip"}.get(e.concept_kind, e.concept_kind)
-            ax_plan.set_title(f"which moments matched '{e.predicted}': OT plan, frames x {what}"
+                    "support frames": "frames of its closest support clip",
+                    "support segments": "segments of its closest support clip"}.get(e.concept_kind, e.concept_kind)
+            cols = "segments" if e.concept_kind == "support segments" else "frames"
+            ax_plan.set_title(f"which moments matched '{e.predicted}': OT plan, {cols} x {what}"
                               + (f" (ε = {e.eps:g})" if e.eps is not None else "")
                               + (f"  [branch {e.concept_branch} off: α = 0]" if e.branch_off else ""),
                               loc="left")

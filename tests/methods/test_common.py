@@ -16,6 +16,8 @@ from mgcl.methods.common import (
     entropy_scale,
     one_hot,
     pad_sets,
+    segment_starts,
+    segments,
     zero_shot_logits,
 )
 
@@ -101,3 +103,36 @@ def test_entropy_scale_is_mean_std_over_classes():
     expected = (torch.tensor([0.0, 2.0]).std() + torch.tensor([0.0, 4.0]).std()) / 2
     assert entropy_scale(z).item() == pytest.approx(expected.item())
     assert entropy_scale(torch.zeros(3, 4)).item() > 0  # never divides by zero
+
+
+def test_segment_starts_keep_full_windows_only():
+    starts, real = segment_starts(torch.tensor([22, 13, 5, 0]), window=12, hop=3)
+    assert starts.tolist() == [0, 3, 6, 9]  # 9 + 12 = 21 <= 22; 12 + 12 > 22
+    assert real.tolist() == [[True, True, True, True],   # frame 21 (< hop after the last window) is left out
+                             [True, False, False, False],  # 13 frames: one window
+                             [True, False, False, False],  # shorter than the window: one segment
+                             [False, False, False, False]]  # no real frame: none
+
+
+def test_segments_by_hand():
+    # one clip, 4 real frames of a 5-frame pad; window 2, hop 2 -> segments max(F0, F1), max(F2, F3)
+    f = torch.tensor([[[1.0, 0.0], [0.0, 2.0], [3.0, 1.0], [1.0, 4.0], [0.0, 0.0]]])
+    mask = torch.tensor([[True, True, True, True, False]])
+    seg, real = segments(f, mask, window=2, hop=2)
+    assert real.tolist() == [[True, True]]
+    expected = torch.nn.functional.normalize(torch.tensor([[1.0, 2.0], [3.0, 4.0]]), dim=-1)
+    assert torch.allclose(seg[0], expected)
+
+
+def test_segments_ignore_padding_and_negative_frames():
+    # a clip shorter than the window: one segment = max over its real frames only, even when
+    # they are negative (padding is not a zero that could win the max)
+    f = torch.tensor([[[-1.0, -2.0], [-3.0, -0.5], [9.0, 9.0]]])
+    mask = torch.tensor([[True, True, False]])
+    seg, real = segments(f, mask, window=4, hop=1)
+    assert real.tolist() == [[True]]
+    assert torch.allclose(seg[0, 0], torch.nn.functional.normalize(torch.tensor([-1.0, -0.5]), dim=0))
+    empty, none = segments(torch.zeros(1, 3, 2), torch.zeros(1, 3, dtype=torch.bool), window=2, hop=1)
+    assert not none.any() and torch.all(empty == 0)
+    with pytest.raises(ValueError, match="window and hop"):
+        segments(f, mask, window=0, hop=1)

@@ -39,8 +39,8 @@ def frame_dropout_mask(mask: torch.Tensor, p: float, gen: torch.Generator) -> to
 
 def masked_mean(frames: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean of the frames where mask is True.  (B, T, D), (B, T) -> (B, D)"""
-    m = mask.unsqueeze(-1).float()
-    return (frames * m).sum(1) / m.sum(1).clamp_min(1.0)
+    m = mask.to(frames.dtype)
+    return torch.einsum("bt,btd->bd", m, frames) / m.sum(1, keepdim=True).clamp_min(1.0)
 
 
 def augment_clip_and_mask(
@@ -53,7 +53,9 @@ def augment_clip_and_mask(
     the clip moves by the frame-mean shift (module doc). The cheap path for trainers.
     """
     new = frame_dropout_mask(temporal_crop_mask(mask, min_frac, gen), drop, gen)
-    shift = masked_mean(frames, new) - masked_mean(frames, mask)
+    kept, real = new.to(frames.dtype), mask.to(frames.dtype)
+    w = kept / kept.sum(1, keepdim=True).clamp_min(1.0) - real / real.sum(1, keepdim=True).clamp_min(1.0)
+    shift = torch.einsum("bt,btd->bd", w, frames)  # mean(F[kept]) - mean(F[real]) in one pass
     return l2_normalize(clip + shift), new
 
 

@@ -68,3 +68,39 @@ def entropy_scale(logits: torch.Tensor) -> torch.Tensor:
     """Divide each branch's logits by their standard deviation over classes (mean over
     queries), so that branch weights are comparable across branches.  (Q, C) -> scalar."""
     return logits.std(dim=1).mean().clamp_min(1e-8)
+
+
+def segment_starts(n_real: torch.Tensor, window: int, hop: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Start frame of every segment of clips of ``n_real`` real frames, and which are real.
+
+    n_real (B,) -> starts (S,), real (B, S). Windows of ``window`` frames start at 0, hop,
+    2·hop, ... while they fit in the clip (a clip shorter than the window is one segment).
+    The < hop frames after the last full window are left out: a window shifted back to end
+    on the last frame would repeat most of its neighbour, and at a clip's end a backbone's
+    frames see the zero padding of its last block (aisfx), which the saliency would pick up.
+    """
+    count = torch.where(n_real > 0, (n_real - window).clamp_min(0) // hop + 1, 0)
+    n_seg = max(int(count.max()) if len(count) else 1, 1)
+    j = torch.arange(n_seg)
+    return j * hop, j[None] < count[:, None]
+
+
+def segments(frames: torch.Tensor, mask: torch.Tensor, window: int, hop: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sliding-window max over each clip's real frames, L2-normalised: the fine grain of the caches.
+
+    seg_s = normalise(max_{t in [s·hop, s·hop + window), t real} F_t)   (starts: :func:`segment_starts`)
+    frames (B, T, D), mask (B, T) with the real frames as a prefix -> (B, S, D), mask (B, S);
+    padded segments are zero. A backbone pooled by max over time (aisfx: 12 steps, one
+    network block) gives, over its own window, segment embeddings of the kind it was trained
+    to produce, where a single frame is not one.
+    """
+    if window < 1 or hop < 1:
+        raise ValueError(f"segment window and hop must be >= 1, got ({window}, {hop})")
+    starts, real = segment_starts(mask.sum(1), window, hop)
+    x = frames.masked_fill(~mask.unsqueeze(-1), float("-inf"))
+    need = int(starts[-1]) + window
+    if x.shape[1] < need:
+        x = torch.nn.functional.pad(x, (0, 0, 0, need - x.shape[1]), value=float("-inf"))
+    seg = x.unfold(1, window, hop)[:, : len(starts)].amax(-1)  # (B, S, D)
+    seg = torch.where(real.unsqueeze(-1), seg, torch.zeros(()))
+    return l2_normalize(seg), real
