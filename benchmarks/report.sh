@@ -3,7 +3,7 @@
 # the offline aisfx backbone. Writes results/benchmark/{us8k,env45,us8k-episodes}/ (results.json,
 # results.md, accuracy_vs_shots.png, confusion_matrix.png, ablation.png) and prints the tables.
 #   bash benchmarks/report.sh [STORE_DIR]
-# About 40 minutes on 2 cores once the features are in the store (the first run embeds
+# About 26 minutes on 2 cores once the features are in the store (the first run embeds
 # 2,821 clips and, for mgcl_f, three audio views of every clip drawn into a support set:
 # about 30 more minutes).
 set -euo pipefail
