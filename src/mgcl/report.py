@@ -33,7 +33,7 @@ from mgcl.features import atomic_write_bytes
 ABLATION_NAMES = {
     "zs": "zero-shot text branch",
     "cc": "coarse cache branch",
-    "fc": "fine (frame OT) cache branch",
+    "fc": "fine (OT) cache branch",
     "ft": "fine text (OT) branch",
     "gc": "caption cache branch",
     "ce": "cross-entropy loss",
