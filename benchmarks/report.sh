@@ -3,9 +3,9 @@
 # the offline aisfx backbone. Writes results/benchmark/{us8k,env45,us8k-episodes}/ (results.json,
 # results.md, accuracy_vs_shots.png, confusion_matrix.png, ablation.png) and prints the tables.
 #   bash benchmarks/report.sh [STORE_DIR]
-# About 26 minutes on 2 cores once the features are in the store (the first run embeds
-# 2,821 clips and, for mgcl_f, three audio views of every clip drawn into a support set:
-# about 30 more minutes).
+# About an hour on 2 cores (US8K 12 min, env45 9 min, episodes 35 min) once the features
+# are in the store (the first run embeds 2,821 clips and, for mgcl_f, three audio views of
+# every clip drawn into a support set: about 30 more minutes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${MGCL_SHARED_DATA:-../shared/data}
@@ -26,4 +26,4 @@ mgcl benchmark --manifest "env45=$DATA/env45/manifest.csv" --backbone aisfx --st
 # from the other folds), 600 episodes, 95 % confidence intervals
 mgcl benchmark --manifest "urbansound8k-3folds=$DATA/urbansound8k-3folds/manifest.csv" --backbone aisfx \
   --store "$STORE" --protocol episodes --ways 5 --shots 1,5 --episodes 600 --queries 15 \
-  --methods prototype,linear_probe,tip_adapter,mgcl --out results/benchmark/us8k-episodes
+  --methods prototype,linear_probe,tip_adapter,mgcl,mgcl_f --out results/benchmark/us8k-episodes
