@@ -167,7 +167,6 @@ class MGCL(Method):
     def _setup(self, support: AudioFeatures, labels: torch.Tensor, text: TextFeatures | None) -> None:
         self.branches_ = self._active(text)
         self.mean_ = support.clip.mean(0)
-        self.frame_mean_ = support.frames[support.frame_mask].mean(0)
         fine, fine_mask = self._fine(support)
         self.fine_mean_ = fine[fine_mask].mean(0)
         self.keys_ = centre(support.clip, self.mean_)
@@ -616,6 +615,7 @@ class MGCLF(MGCL):
         if self.cv_rule not in ("one_se", "best"):
             raise MgclError(f"cv_rule must be 'one_se' or 'best', got '{self.cv_rule}'")
         super()._fit(support, labels, text)  # training-free state, α/β by CV, σ
+        self.frame_mean_ = support.frames[support.frame_mask].mean(0)  # centre of the frames (fp branch)
         captions = getattr(self, "caption_keys_", None)
         view = self._view(support)
         p0 = self._init_params(view, labels, text, views)
