@@ -5,7 +5,7 @@
 Synthetic L2-normalised features with class structure: C classes x K shots of support,
 Q queries, T frames per clip, D dims (defaults 50 x 16, 2000, 32, 512 — an ESC-50-sized
 problem). Times `fit` and `predict` of each method and, as the in-run baseline, the
-prototype classifier. A method that trains on audio views (mgcl_f) gets ``--views`` views
+prototype classifier. A method that learns from audio views (mgcl, mgcl_f) gets ``--views`` views
 per support clip (default 3, as many as its default ``augment``; synthetic: the clip plus
 noise), as ``mgcl fit`` would give it. Targets (2 CPU cores): mgcl fit + predict <= 2 s,
 mgcl_f fit <= 60 s.

@@ -4,7 +4,7 @@
 # results.md, accuracy_vs_shots.png, confusion_matrix.png, ablation.png) and prints the tables.
 #   bash benchmarks/report.sh [STORE_DIR]
 # About an hour on 2 cores (US8K 12 min, env45 9 min, episodes 35 min) once the features
-# are in the store (the first run embeds 2,821 clips and, for mgcl_f, three audio views of
+# are in the store (the first run embeds 2,821 clips and, for mgcl and mgcl_f, three audio views of
 # every clip drawn into a support set: about 30 more minutes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,7 +14,7 @@ METHODS=prototype,linear_probe,tip_adapter,tip_adapter_f,mgcl,mgcl_f
 
 # UrbanSound8K folds 1, 2, 10: full-way K-shot, each fold in turn is the test fold (support from
 # the other two), 3 seeds; ablation of the mgcl branches (cc: coarse cache, fc: fine cache / frame prototypes)
-# and of mgcl_f's audio views of the support (views)
+# and of their audio views of the support (views)
 mgcl benchmark --manifest "urbansound8k-3folds=$DATA/urbansound8k-3folds/manifest.csv" --backbone aisfx \
   --store "$STORE" --methods "$METHODS" --shots 1,2,4,8,16 --seeds 3 --ablate cc,fc,views --out results/benchmark/us8k
 

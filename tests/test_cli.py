@@ -335,11 +335,14 @@ def test_evaluate_mgcl_f_embeds_support_views_once_and_only_of_support_rows(tmp_
     folds = np.array([r.fold for r in synth["rows"]])
     assert asked and all((folds[rows] == "1").all() for rows in asked)  # never a query clip's views
     views = doc["timing"]["views"]
-    assert views["failed"] == 0 and views["computed"] == 3 * len(asked[0]) and views["cache_hits"] == 0
+    # three views per support row (the module's shared store may hold some of them already:
+    # mgcl, in other tests, learns from the same views)
+    assert views["failed"] == 0 and views["computed"] > 0
+    assert views["computed"] + views["cache_hits"] == 3 * len(asked[0])
     assert "audio views" in out
     code, _, _ = run(argv, capsys)  # again: every view is a store hit
     again = json.loads((tmp_path / "r.json").read_text())["timing"]["views"]
-    assert code == 0 and again["computed"] == 0 and again["cache_hits"] == views["computed"]
+    assert code == 0 and again["computed"] == 0 and again["cache_hits"] == 3 * len(asked[0])
 
 
 def test_evaluate_bad_file_exit_1_rest_evaluated(tmp_path, synth, capsys):

@@ -67,7 +67,7 @@ VIEWS: dict[str, View] = {
     "roll": lambda x, sr, seed: roll(x, 1.0 / 3.0),
 }
 
-#: The views mgcl_f asks for by default: background noise and the two band limits (on
+#: The views mgcl and mgcl_f ask for by default: background noise and the two band limits (on
 #: UrbanSound8K folds 1 and 2 they gave most of the gain of all six at one and four shots,
 #: at half the backbone calls; fold 10, the reported test fold, was never used for it).
 DEFAULT_VIEWS = ("noise", "lowpass", "highpass")

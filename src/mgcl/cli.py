@@ -536,8 +536,8 @@ def build_parser() -> argparse.ArgumentParser:
             "(config.json + weights.safetensors, no pickle) for `mgcl predict`. Embeddings are "
             "cached in the store, so refitting with another method costs no forward pass. "
             "Hyper-parameters are chosen by cross-validation inside the support set. "
-            "mgcl_f also trains on audio views of each support clip (background noise, "
-            "low-pass, high-pass: 3 more backbone calls per clip, cached in the store; "
+            "mgcl and mgcl_f also learn from audio views of each support clip (background "
+            "noise, low-pass, high-pass: 3 more backbone calls per clip, cached in the store; "
             "--param augment= for none). "
             "If any support file cannot be decoded, they are all listed and no model is written "
             "(exit status 1): a support set silently missing clips is worse than an error."
@@ -629,7 +629,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="for each mgcl method, add one row per name with that part switched off, "
                    "reported as e.g. mgcl_f-fc. Branches: zs (zero-shot), cc (coarse cache), "
                    "fc (fine cache), ft (fine text OT), gc (caption cache); mgcl_f loss terms: "
-                   "ce, coarse, fine, instance; views (mgcl_f without audio views of its support)")
+                   "ce, coarse, fine, instance; views (without the audio views of the support)")
     add_param(p, prefixed=True)
     add_descriptions(p)
     add_store(p)

@@ -473,7 +473,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--ablate", metavar="NAME,...",
                    help="for each mgcl method, one more row per name with that part switched off "
                    "(e.g. mgcl-fc), shown in an ablation table and plot. Branches: zs, cc, fc, ft, gc; "
-                   "mgcl_f losses: ce, coarse, fine, instance; views (mgcl_f without audio views)")
+                   "mgcl_f losses: ce, coarse, fine, instance; views (without the support's audio views)")
     p.add_argument("--param", action="append", metavar="METHOD.KEY=VALUE",
                    help="a hyper-parameter of one method, e.g. --param mgcl.topk=16 (repeatable)")
     backbones = "; ".join(f"{k}: {v}" for k, v in available_backbones().items())

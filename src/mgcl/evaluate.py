@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 #: loss terms (constructor arg ``losses``, the name is removed).
 ABLATE_BRANCHES = ("zs", "cc", "fc", "ft", "gc")
 ABLATE_LOSSES = ("ce", "coarse", "fine", "instance")
-#: Ablations of an input: ``views`` trains mgcl_f without the audio views of its support.
+#: Ablations of an input: ``views`` fits mgcl / mgcl_f without the audio views of the support.
 ABLATE_INPUTS = ("views",)
 
 
@@ -175,7 +175,7 @@ def method_specs(
     unused = [a for a in ablate if a not in used]
     if unused:
         raise MgclError(f"--ablate {unused[0]} applies to none of {', '.join(n for n, _ in family)} "
-                        "(loss terms and audio views exist only in the fine-tuned mgcl_f)")
+                        "(loss terms exist only in the fine-tuned mgcl_f, audio views in mgcl and mgcl_f)")
     return specs
 
 

@@ -364,7 +364,8 @@ def _support_concepts(classifier, method, query: AudioFeatures, c: int) -> _Conc
         return None
     fq, mq, wq = method._frames(query)
     fq, wq = fq[0][mq[0]], wq[0][mq[0]]
-    idx = (method.values_[:, c] > 0).nonzero().flatten()
+    n_clips = getattr(method, "n_support_", len(method.values_))
+    idx = (method.values_[:n_clips, c] > 0).nonzero().flatten()  # the clips, not their views
     if len(idx) == 0 or len(fq) == 0:
         return None
     keys, kmask, kw = method.frame_keys_[idx], method.frame_key_mask_[idx], method.frame_key_w_[idx]

@@ -1,4 +1,4 @@
-"""Audio views of the support clips (SupportViews) in the method API and in mgcl_f."""
+"""Audio views of the support clips (SupportViews) in the method API, mgcl and mgcl_f."""
 
 import numpy as np
 import pytest
@@ -6,7 +6,7 @@ import torch
 
 from mgcl.errors import MgclError
 from mgcl.methods import SupportViews, make_method
-from mgcl.methods.common import centre
+from mgcl.methods.common import cache_logits, centre
 from mgcl.methods.linear_probe import averaged_logistic, fit_logistic
 from mgcl.methods.mgcl import MGCLF, one_standard_error_choice, one_view_per_clip
 from tests.methods._synth import few_shot, make_features
@@ -49,13 +49,46 @@ def test_fit_checks_the_views():
 
 def test_methods_without_views_ignore_them():
     support, ys, query, _, views = problem()
-    for name in ("linear_probe", "tip_adapter", "mgcl"):
+    for name in ("linear_probe", "tip_adapter"):
         a = make_method(name).fit(support, ys).logits(query)
         b = make_method(name).fit(support, ys, views=views).logits(query)
         assert torch.equal(a, b), name
+    a = make_method("mgcl", augment=()).fit(support, ys).logits(query)
+    b = make_method("mgcl", augment=()).fit(support, ys, views=views).logits(query)
+    assert torch.equal(a, b)
     a = make_method("mgcl_f", augment=(), **FAST).fit(support, ys).logits(query)
     b = make_method("mgcl_f", augment=(), **FAST).fit(support, ys, views=views).logits(query)
     assert torch.equal(a, b)
+
+
+def test_mgcl_cache_keys_are_the_clips_then_their_views():
+    support, ys, query, _, views = problem(shots=2)
+    m = make_method("mgcl", branches=("cc",)).fit(support, ys, views=views)
+    assert m.view_names() == NAMES and m.n_support_ == len(ys)
+    assert torch.equal(m.key_source_, torch.cat([torch.arange(len(ys)), views.source]))
+    keys = centre(torch.cat([support.clip, views.features.clip]), m.mean_)
+    assert torch.allclose(m.keys_, keys) and torch.allclose(m.mean_, support.clip.mean(0))
+    assert torch.equal(m.values_.argmax(1), ys[m.key_source_])
+    assert m.frame_keys_.shape[0] == len(ys) + len(views)
+    # one shot per class too: the defaults hold, the views still widen the cache
+    q = centre(query.clip, m.mean_)
+    expect = m.alpha_["cc"] * cache_logits(q @ keys.T, m.values_, m.beta_["cc"]) / m.spread_["cc"]
+    assert torch.allclose(m.logits(query), expect, atol=1e-5)
+
+
+def test_mgcl_cross_validation_holds_a_clips_views_out_with_it():
+    """Views identical to their clip: if a held-out clip's views stayed in the cache, every
+    held-out clip would find itself (CV accuracy 100 %). They leave with it, so the CV sees
+    exactly what it sees without views (each key repeated 4 times scales every class alike)."""
+    support, ys, _, _, _ = problem(shots=4)
+    support.clip += 2.0 * torch.randn(support.clip.shape, generator=torch.Generator().manual_seed(3))
+    support.clip /= support.clip.norm(dim=1, keepdim=True)  # a hard problem: CV well below 100 %
+    copies = SupportViews(support[torch.arange(len(ys)).repeat_interleave(3)], torch.arange(len(ys)).repeat_interleave(3))
+    plain = make_method("mgcl", branches=("cc",), augment=()).fit(support, ys)
+    viewed = make_method("mgcl", branches=("cc",)).fit(support, ys, views=copies)
+    assert plain.cv_accuracy_ < 90
+    assert viewed.cv_accuracy_ == pytest.approx(plain.cv_accuracy_)
+    assert viewed.beta_ == plain.beta_
 
 
 def test_mgcl_f_head_starts_from_the_clips_and_their_views():

@@ -3,7 +3,7 @@
 Branches (DESIGN §1), each a small pure function and each switchable by name:
 
     zs  zero-shot        z = s · a Wᵀ,                 W_c = normalise(mean(p_c, E_c))     text
-    cc  coarse cache     z = exp(-β (1 - ã K̃ᵀ)) Y,     K̃ = support clips                  audio
+    cc  coarse cache     z = exp(-β (1 - ã K̃ᵀ)) Y,     K̃ = support clips (+ views)        audio
     fc  fine cache       z = exp(-β_f (1 - ot_sim(F̃, F̃_i)))_i Y                            audio
     ft  fine text (OT)   z_c = s · ot_sim(F, E_c ∪ {p_c})                                  text
     gc  caption cache    z = exp(-β_g (1 - a Gᵀ)) Y,    G = support caption embeddings      text
@@ -22,9 +22,16 @@ query's ``topk`` nearest support clips by coarse similarity (the rest fall back 
 coarse similarity), which keeps it fast. ``python benchmarks/fine_vs_coarse.py`` measures
 the fine cache against the coarse one on synthetic events in background noise.
 
+Audio views (``augment``, :mod:`mgcl.augment_audio`): when ``fit`` gets the support clips'
+views re-embedded by the backbone (noise, low-pass, high-pass by default), each view is one
+more key of the coarse and fine caches with its clip's label (Tip-Adapter's augmented
+cache; a view's caption is its clip's). N clips with V views -> N + V keys; the centres μ,
+μ_F stay the clips' own.
+
 Training-free ``mgcl``: the α, β of every active branch are chosen by coordinate ascent
-on leave-one-shot-out cross-validation inside the support set; with one shot per class
-there is no such split and the defaults hold. ``mgcl_f`` (below) fine-tunes on top.
+on leave-one-shot-out cross-validation inside the support set (a held-out clip leaves the
+cache together with its views); with one shot per class there is no such split and the
+defaults hold. ``mgcl_f`` (below) fine-tunes on top.
 """
 
 from __future__ import annotations
@@ -131,8 +138,10 @@ class MGCL(Method):
         default_beta: dict | None = None,
         cv_rounds: int = 2,
         segment: tuple[int, int] | None = SEGMENT,
+        augment: tuple[str, ...] = DEFAULT_VIEWS,
     ):
         self.segment = None if segment is None else tuple(int(x) for x in segment)
+        self.augment = tuple(augment)
         self.branches = tuple(branches)
         self.ablate = tuple(ablate)
         self.eps = eps
@@ -143,6 +152,13 @@ class MGCL(Method):
         self.default_alpha = default_alpha
         self.default_beta = default_beta
         self.cv_rounds = cv_rounds
+
+    def view_names(self) -> tuple[str, ...]:
+        """The audio views of the support clips this model learns from (``augment``)."""
+        try:
+            return check_views(self.augment)
+        except ValueError as exc:
+            raise MgclError(str(exc)) from None
 
     # ---------------------------------------------------------------- set-up
     def _active(self, text: TextFeatures | None) -> list[str]:
@@ -164,14 +180,22 @@ class MGCL(Method):
                             f"ablated {', '.join(self.ablate) or 'none'}, text tower: {text is not None})")
         return out
 
-    def _setup(self, support: AudioFeatures, labels: torch.Tensor, text: TextFeatures | None) -> None:
+    def _setup(self, support: AudioFeatures, labels: torch.Tensor, text: TextFeatures | None,
+               views: SupportViews | None = None) -> None:
         self.branches_ = self._active(text)
         self.mean_ = support.clip.mean(0)
         fine, fine_mask = self._fine(support)
         self.fine_mean_ = fine[fine_mask].mean(0)
-        self.keys_ = centre(support.clip, self.mean_)
-        self.frame_keys_, self.frame_key_mask_, self.frame_key_w_ = self._frames(support)
-        self.values_ = one_hot(labels, self.n_classes_)
+        # audio cache keys: the N clips, then their views (labelled as their clip); the centres
+        # stay the clips' own. key_source_ (N + V,): the support clip each key comes from.
+        self.n_support_ = len(support)
+        keys, self.key_source_ = support, torch.arange(len(support))
+        if views is not None and len(views):
+            keys = AudioFeatures.cat([support, views.features])
+            self.key_source_ = torch.cat([self.key_source_, views.source])
+        self.keys_ = centre(keys.clip, self.mean_)
+        self.frame_keys_, self.frame_key_mask_, self.frame_key_w_ = self._frames(keys)
+        self.values_ = one_hot(labels[self.key_source_], self.n_classes_)
         if text is not None:
             self.text_weights_ = class_text_weights(text.prompts, text.descriptions)
             descriptions = text.descriptions or [torch.zeros(0, self.dim_)] * self.n_classes_
@@ -179,7 +203,7 @@ class MGCL(Method):
             self.concepts_, self.concept_mask_ = pad_sets(
                 [torch.cat([p[None], e]) for p, e in zip(text.prompts, descriptions)])
             if text.captions is not None:
-                self.caption_keys_ = l2_normalize(text.captions)
+                self.caption_keys_ = l2_normalize(text.captions)[self.key_source_]  # a view's caption: its clip's
         defaults = DEFAULT_ALPHA if self.default_alpha is None else self.default_alpha
         self.alpha_ = {b: float(defaults.get(b, 1.0)) for b in self.branches_}
         self.beta_ = {b: 8.0 for b in CACHE_BRANCHES if b in self.branches_}
@@ -249,7 +273,7 @@ class MGCL(Method):
         # every (fold, branch, β) logit table once, with its spread: candidates only re-weight
         tables = []
         for held in folds:
-            keep = ~held
+            keep = ~held[self.key_source_]  # a held-out clip's views leave the cache with it
             fold = {}
             for b, sim in sims.items():
                 sim = sim[held][:, keep] if b in CACHE_BRANCHES else sim[held]
@@ -286,8 +310,8 @@ class MGCL(Method):
         self.cv_accuracy_ = 100.0 * best[0]
 
     # ---------------------------------------------------------------- fit / logits
-    def _fit(self, support: AudioFeatures, labels: torch.Tensor, text=None) -> None:
-        self._setup(support, labels, text)
+    def _fit(self, support: AudioFeatures, labels: torch.Tensor, text=None, views: SupportViews | None = None) -> None:
+        self._setup(support, labels, text, views)
         sims = self._similarities(support)
         self._cross_validate(sims, labels)
         self.spread_ = self._spread(sims, self.values_, self.beta_)
@@ -440,7 +464,7 @@ class MGCLF(MGCL):
         segment: tuple[int, int] | None = SEGMENT,
     ):
         super().__init__(branches, ablate, eps, saliency, topk, alphas, betas, default_alpha, default_beta, cv_rounds,
-                         segment)
+                         segment, augment)
         self.losses = tuple(losses)
         self.contrast_weight = contrast_weight
         self.temperature = temperature
@@ -453,15 +477,7 @@ class MGCLF(MGCL):
         self.weight_grid = tuple(weight_grid)
         self.head_c_grid = tuple(head_c_grid)
         self.cv_rule = cv_rule
-        self.augment = tuple(augment)
         self.seed = seed
-
-    def view_names(self) -> tuple[str, ...]:
-        """The audio views this model trains on (``augment``)."""
-        try:
-            return check_views(self.augment)
-        except ValueError as exc:
-            raise MgclError(str(exc)) from None
 
     # ---------------------------------------------------------------- parameters
     def _view(self, feats: AudioFeatures) -> View:
@@ -614,7 +630,7 @@ class MGCLF(MGCL):
             raise MgclError(f"head_c_grid must be positive numbers, got {list(self.head_c_grid)}")
         if self.cv_rule not in ("one_se", "best"):
             raise MgclError(f"cv_rule must be 'one_se' or 'best', got '{self.cv_rule}'")
-        super()._fit(support, labels, text)  # training-free state, α/β by CV, σ
+        super()._fit(support, labels, text)  # training-free state (keys: the clips only), α/β by CV, σ
         self.frame_mean_ = support.frames[support.frame_mask].mean(0)  # centre of the frames (fp branch)
         captions = getattr(self, "caption_keys_", None)
         view = self._view(support)
