@@ -37,6 +37,19 @@ def synthetic(centres: torch.Tensor, per_class: int, t: int, gen: torch.Generato
     return AudioFeatures(clip, frames * mask.unsqueeze(-1), mask), labels
 
 
+def views_of(support: AudioFeatures, per_clip: int, gen: torch.Generator) -> SupportViews:
+    """``per_clip`` views of every support clip: the unit clip (and its frames) plus noise of
+    norm ~0.3, with the clip's real frames.  source (N * per_clip,) = the clip each view was
+    made from."""
+    source = torch.arange(len(support)).repeat(per_clip)
+    sigma = 0.3 / support.dim ** 0.5
+    clip = l2_normalize(support.clip[source] + sigma * torch.randn(len(source), support.dim, generator=gen))
+    mask = support.frame_mask[source]
+    frames = support.frames[source]
+    frames = l2_normalize(frames + sigma * torch.randn(frames.shape, generator=gen))
+    return SupportViews(AudioFeatures(clip, frames * mask.unsqueeze(-1), mask), source)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--classes", type=int, default=50)
@@ -54,8 +67,7 @@ def main(argv=None) -> int:
     support, ys = synthetic(centres, args.shots, args.frames, gen)
     query, yq = synthetic(centres, -(-args.queries // args.classes), args.frames, gen)
     query, yq = query[torch.arange(args.queries)], yq[: args.queries]
-    view_feats, _ = synthetic(centres, args.shots * args.views, args.frames, gen)
-    views = SupportViews(view_feats, torch.arange(len(ys)).repeat(args.views)) if args.views else None
+    views = views_of(support, args.views, gen) if args.views else None
 
     rows = {}
     for name in args.methods.split(","):

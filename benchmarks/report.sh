@@ -3,7 +3,7 @@
 # the offline aisfx backbone. Writes results/benchmark/{us8k,env45,us8k-episodes}/ (results.json,
 # results.md, accuracy_vs_shots.png, confusion_matrix.png, ablation.png) and prints the tables.
 #   bash benchmarks/report.sh [STORE_DIR]
-# About an hour on 2 cores (US8K 12 min, env45 9 min, episodes 35 min) once the features
+# About an hour on 2 cores (US8K 14 min, env45 10 min, episodes 38 min) once the features
 # are in the store (the first run embeds 2,821 clips and, for mgcl and mgcl_f, three audio views of
 # every clip drawn into a support set: about 30 more minutes).
 set -euo pipefail
