@@ -51,6 +51,7 @@ from mgcl.methods.common import (
     cache_logits,
     centre,
     class_text_weights,
+    cat_padded,
     one_hot,
     pad_sets,
     segments,
@@ -189,12 +190,13 @@ class MGCL(Method):
         # audio cache keys: the N clips, then their views (labelled as their clip); the centres
         # stay the clips' own. key_source_ (N + V,): the support clip each key comes from.
         self.n_support_ = len(support)
-        keys, self.key_source_ = support, torch.arange(len(support))
+        clips, self.key_source_ = support.clip, torch.arange(len(support))
         if views is not None and len(views):
-            keys = AudioFeatures.cat([support, views.features])
+            clips = torch.cat([clips, views.features.clip])
             self.key_source_ = torch.cat([self.key_source_, views.source])
-        self.keys_ = centre(keys.clip, self.mean_)
-        self.frame_keys_, self.frame_key_mask_, self.frame_key_w_ = self._frames(keys)
+            fine, fine_mask = cat_padded([(fine, fine_mask), self._fine(views.features)])
+        self.keys_ = centre(clips, self.mean_)
+        self.frame_keys_, self.frame_key_mask_, self.frame_key_w_ = self._centred(fine, fine_mask)
         self.values_ = one_hot(labels[self.key_source_], self.n_classes_)
         if text is not None:
             self.text_weights_ = class_text_weights(text.prompts, text.descriptions)
@@ -216,22 +218,27 @@ class MGCL(Method):
             return feats.frames, feats.frame_mask
         return segments(feats.frames, feats.frame_mask, *self.segment)
 
-    def _frames(self, feats: AudioFeatures):
-        """Centred fine-grain rows (:meth:`_fine`), their mask and saliency marginals."""
-        rows, mask = self._fine(feats)
+    def _centred(self, rows: torch.Tensor, mask: torch.Tensor):
+        """Fine-grain rows (B, S, D) -> centred rows, their mask and saliency marginals (B, S)."""
         w = frame_saliency(rows, mask, self.fine_mean_, self.saliency)
         return centre(rows, self.fine_mean_) * mask.unsqueeze(-1), mask, w
 
+    def _frames(self, feats: AudioFeatures):
+        """Centred fine-grain rows (:meth:`_fine`) of a batch, their mask and saliency marginals."""
+        return self._centred(*self._fine(feats))
+
     # ---------------------------------------------------------------- branches
-    def _similarities(self, query: AudioFeatures) -> dict[str, torch.Tensor]:
-        """Everything a query needs that does not depend on α, β: (Q, N) or (Q, C) each."""
+    def _similarities(self, query: AudioFeatures, fine: tuple | None = None) -> dict[str, torch.Tensor]:
+        """Everything a query needs that does not depend on α, β: (Q, N) or (Q, C) each.
+
+        ``fine``: the query's :meth:`_frames`, when already at hand."""
         out = {}
         q = centre(query.clip, self.mean_)
         coarse = q @ self.keys_.T
         if "cc" in self.branches_:
             out["cc"] = coarse
         if "fc" in self.branches_:
-            fq, mq, wq = self._frames(query)
+            fq, mq, wq = self._frames(query) if fine is None else fine
             out["fc"] = fine_similarity(fq, mq, wq, self.frame_keys_, self.frame_key_mask_, self.frame_key_w_,
                                         coarse, self.topk, self.eps)
         if "zs" in self.branches_:
@@ -312,7 +319,8 @@ class MGCL(Method):
     # ---------------------------------------------------------------- fit / logits
     def _fit(self, support: AudioFeatures, labels: torch.Tensor, text=None, views: SupportViews | None = None) -> None:
         self._setup(support, labels, text, views)
-        sims = self._similarities(support)
+        n = len(support)  # the support's own fine rows are the first N of the fine keys
+        sims = self._similarities(support, (self.frame_keys_[:n], self.frame_key_mask_[:n], self.frame_key_w_[:n]))
         self._cross_validate(sims, labels)
         self.spread_ = self._spread(sims, self.values_, self.beta_)
 
