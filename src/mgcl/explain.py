@@ -364,8 +364,9 @@ def _support_concepts(classifier, method, query: AudioFeatures, c: int) -> _Conc
         return None
     fq, mq, wq = method._frames(query)
     fq, wq = fq[0][mq[0]], wq[0][mq[0]]
-    n_clips = getattr(method, "n_support_", len(method.values_))
-    idx = (method.values_[:n_clips, c] > 0).nonzero().flatten()  # the clips, not their views
+    source = getattr(method, "key_source_", None)  # keys: the N clips, then their views
+    n_clips = len(method.values_) if source is None else int(source.max()) + 1
+    idx = (method.values_[:n_clips, c] > 0).nonzero().flatten()
     if len(idx) == 0 or len(fq) == 0:
         return None
     keys, kmask, kw = method.frame_keys_[idx], method.frame_key_mask_[idx], method.frame_key_w_[idx]

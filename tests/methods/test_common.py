@@ -10,7 +10,6 @@ import torch
 from mgcl.methods.common import (
     cache_affinity,
     cache_logits,
-    cat_padded,
     centre,
     class_means,
     class_text_weights,
@@ -138,11 +137,3 @@ def test_segments_ignore_padding_and_negative_frames():
     with pytest.raises(ValueError, match="window and hop"):
         segments(f, mask, window=0, hop=1)
 
-
-def test_cat_padded_pads_rows_and_masks_to_the_longest():
-    a, ma = torch.ones(2, 3, 4), torch.tensor([[True, True, False], [True, True, True]])
-    b, mb = 2 * torch.ones(1, 5, 4), torch.ones(1, 5, dtype=torch.bool)
-    rows, mask = cat_padded([(a, ma), (b, mb)])
-    assert rows.shape == (3, 5, 4) and mask.shape == (3, 5)
-    assert torch.equal(rows[:2, :3], a) and (rows[:2, 3:] == 0).all() and torch.equal(rows[2], b[0])
-    assert mask.sum(1).tolist() == [2, 3, 5]

@@ -61,11 +61,8 @@ class AudioFeatures:
     @staticmethod
     def cat(parts: Sequence["AudioFeatures"]) -> "AudioFeatures":
         """Concatenate batches along the clip axis, padding frames to the longest.  -> (ΣB, T, D)"""
-        t = max(p.frames.shape[1] for p in parts)
-        pad = [(torch.nn.functional.pad(p.frames, (0, 0, 0, t - p.frames.shape[1])),
-                torch.nn.functional.pad(p.frame_mask, (0, t - p.frames.shape[1]))) for p in parts]
-        return AudioFeatures(torch.cat([p.clip for p in parts]), torch.cat([f for f, _ in pad]),
-                             torch.cat([m for _, m in pad]))
+        frames, mask = cat_padded([(p.frames, p.frame_mask) for p in parts])
+        return AudioFeatures(torch.cat([p.clip for p in parts]), frames, mask)
 
     @staticmethod
     def stack(items: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> "AudioFeatures":
@@ -81,6 +78,15 @@ class AudioFeatures:
             frames[i, : f.shape[0]] = f.float()
             mask[i, : f.shape[0]] = True
         return AudioFeatures(clip, frames, mask)
+
+
+def cat_padded(parts: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Concatenate ``(rows (B_i, T_i, D), mask (B_i, T_i))`` batches along B, zero-padding T
+    to the longest.  -> (ΣB_i, max T_i, D), (ΣB_i, max T_i)"""
+    t = max(r.shape[1] for r, _ in parts)
+    pad = torch.nn.functional.pad
+    return (torch.cat([pad(r, (0, 0, 0, t - r.shape[1])) for r, _ in parts]),
+            torch.cat([pad(m, (0, t - m.shape[1])) for _, m in parts]))
 
 
 def l2_normalize(x: torch.Tensor, dim: int = -1) -> torch.Tensor:

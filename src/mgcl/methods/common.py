@@ -64,15 +64,6 @@ def pad_sets(sets: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     return out, mask
 
 
-def cat_padded(parts: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Concatenate ``(rows (B_i, S_i, D), mask (B_i, S_i))`` batches, zero-padding S to the
-    longest.  -> (ΣB_i, max S_i, D), (ΣB_i, max S_i)"""
-    s = max(r.shape[1] for r, _ in parts)
-    pad = torch.nn.functional.pad
-    return (torch.cat([pad(r, (0, 0, 0, s - r.shape[1])) for r, _ in parts]),
-            torch.cat([pad(m, (0, s - m.shape[1])) for _, m in parts]))
-
-
 def entropy_scale(logits: torch.Tensor) -> torch.Tensor:
     """Divide each branch's logits by their standard deviation over classes (mean over
     queries), so that branch weights are comparable across branches.  (Q, C) -> scalar."""

@@ -43,7 +43,7 @@ from dataclasses import dataclass, fields
 import torch
 
 from mgcl.augment_audio import DEFAULT_VIEWS, check_views
-from mgcl.backbones.base import AudioFeatures, l2_normalize
+from mgcl.backbones.base import AudioFeatures, cat_padded, l2_normalize
 from mgcl.errors import MgclError
 from mgcl.methods.augment import augment_clip_and_mask
 from mgcl.methods.base import Method, SupportViews, TextFeatures
@@ -51,7 +51,6 @@ from mgcl.methods.common import (
     cache_logits,
     centre,
     class_text_weights,
-    cat_padded,
     one_hot,
     pad_sets,
     segments,
@@ -189,7 +188,6 @@ class MGCL(Method):
         self.fine_mean_ = fine[fine_mask].mean(0)
         # audio cache keys: the N clips, then their views (labelled as their clip); the centres
         # stay the clips' own. key_source_ (N + V,): the support clip each key comes from.
-        self.n_support_ = len(support)
         clips, self.key_source_ = support.clip, torch.arange(len(support))
         if views is not None and len(views):
             clips = torch.cat([clips, views.features.clip])
