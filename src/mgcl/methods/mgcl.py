@@ -227,7 +227,8 @@ class MGCL(Method):
 
     # ---------------------------------------------------------------- branches
     def _similarities(self, query: AudioFeatures, fine: tuple | None = None) -> dict[str, torch.Tensor]:
-        """Everything a query needs that does not depend on α, β: (Q, N) or (Q, C) each.
+        """Everything a query needs that does not depend on α, β: (Q, N + V) per cache branch
+        (one column per key: clips, then views), (Q, C) per text branch.
 
         ``fine``: the query's :meth:`_frames`, when already at hand."""
         out = {}
