@@ -18,6 +18,7 @@ from mgcl.methods.common import (
     pad_sets,
     segment_starts,
     segments,
+    view_weights,
     zero_shot_logits,
 )
 
@@ -137,3 +138,11 @@ def test_segments_ignore_padding_and_negative_frames():
     with pytest.raises(ValueError, match="window and hop"):
         segments(f, mask, window=0, hop=1)
 
+
+
+def test_view_weights_are_one_over_the_clips_of_the_views_class():
+    labels = torch.tensor([0, 0, 0, 0, 1, 2, 2])  # 4, 1 and 2 clips
+    source = torch.tensor([0, 3, 4, 4, 5, 6])     # views of clips 0, 3 (class 0), 4 (class 1), 5, 6 (class 2)
+    assert torch.allclose(view_weights(labels, source), torch.tensor([0.25, 0.25, 1.0, 1.0, 0.5, 0.5]))
+    assert torch.equal(view_weights(labels, source, 0.3), torch.full((6,), 0.3))
+    assert view_weights(labels, source[:0]).shape == (0,)

@@ -69,11 +69,27 @@ def test_mgcl_cache_keys_are_the_clips_then_their_views():
     keys = centre(torch.cat([support.clip, views.features.clip]), m.mean_)
     assert torch.allclose(m.keys_, keys) and torch.allclose(m.mean_, support.clip.mean(0))
     assert torch.equal(m.values_.argmax(1), ys[m.key_source_])
+    assert torch.equal(m.values_.sum(1), torch.ones(len(ys) + len(views)))  # a view is a key like its clip
     assert m.frame_keys_.shape[0] == len(ys) + len(views)
     # one shot per class too: the defaults hold, the views still widen the cache
     q = centre(query.clip, m.mean_)
     expect = m.alpha_["cc"] * cache_logits(q @ keys.T, m.values_, m.beta_["cc"]) / m.spread_["cc"]
     assert torch.allclose(m.logits(query), expect, atol=1e-5)
+
+
+def test_view_weight_scales_the_views_values_in_the_cache():
+    support, ys, query, _, views = problem(shots=2)
+    weighted = make_method("mgcl", branches=("cc",), view_weight=None).fit(support, ys, views=views)
+    # None: a view weighs 1 / K (2 shots here); a number: that weight
+    assert torch.equal(weighted.values_.sum(1), torch.cat([torch.ones(len(ys)), torch.full((len(views),), 0.5)]))
+    assert torch.equal(weighted.values_.argmax(1), ys[weighted.key_source_])
+    zero = make_method("mgcl", branches=("cc",), view_weight=0.0, default_beta={"cc": 4.0}).fit(support, ys, views=views)
+    plain = make_method("mgcl", branches=("cc",), augment=(), default_beta={"cc": 4.0}).fit(support, ys)
+    assert zero.beta_ == plain.beta_  # weight-0 views change no logit, nor what CV picks
+    assert torch.allclose(zero.logits(query), plain.logits(query), atol=1e-5)
+    for bad in (-1.0, float("nan"), "half"):
+        with pytest.raises(MgclError, match="view_weight must be a number >= 0"):
+            make_method("mgcl", view_weight=bad).fit(support, ys, views=views)
 
 
 def test_mgcl_cross_validation_holds_a_clips_views_out_with_it():
@@ -92,13 +108,18 @@ def test_mgcl_cross_validation_holds_a_clips_views_out_with_it():
 
 
 def test_mgcl_f_head_starts_from_the_clips_and_their_views():
-    support, ys, query, yq, views = problem()
+    support, ys, query, yq, views = problem()  # 4 shots: each view weighs 1/4 of a clip
     m = make_method("mgcl_f", epoch_grid=(0,), default_epochs=0).fit(support, ys, views=views)
     assert m.view_names() == NAMES and m.n_views_ == len(views)
     x = centre(torch.cat([support.clip, views.features.clip]), m.mean_).numpy()
     y = torch.cat([ys, ys[views.source]]).numpy()
-    w, b = averaged_logistic(x, y, m.head_c_grid, 5)
+    weight = np.concatenate([np.ones(len(ys)), np.full(len(views), 0.25)])
+    w, b = averaged_logistic(x, y, m.head_c_grid, 5, weight)
     assert np.allclose(m.params_["head_w"].numpy(), w, atol=1e-6)  # same path, same result
+    unweighted, _ = averaged_logistic(x, y, m.head_c_grid, 5)
+    assert not np.allclose(unweighted, w, atol=1e-3)
+    full = make_method("mgcl_f", epoch_grid=(0,), default_epochs=0, view_weight=1.0).fit(support, ys, views=views)
+    assert np.allclose(full.params_["head_w"].numpy(), unweighted, atol=1e-6)
     plain = make_method("mgcl_f", epoch_grid=(0,), default_epochs=0).fit(support, ys)
     assert plain.n_views_ == 0 and not torch.allclose(plain.params_["head_w"], m.params_["head_w"])
     assert (m.predict(query) == yq).float().mean() > 0.8

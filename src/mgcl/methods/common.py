@@ -15,6 +15,20 @@ def one_hot(labels: torch.Tensor, n_classes: int) -> torch.Tensor:
     return torch.nn.functional.one_hot(labels, n_classes).float()
 
 
+def view_weights(labels: torch.Tensor, source: torch.Tensor, weight: float | None = None) -> torch.Tensor:
+    """Weight of each audio view of the support when fitting:  w_v = 1 / K_c(v)  (or ``weight``).
+
+    K_c is the number of support clips of the view's class: the views of a class weigh, in
+    all, as much as the views of one clip at full weight, whatever K — synthetic evidence
+    whose influence fades as real shots accumulate (with one shot per class a view weighs as
+    its clip). labels (N,) of the clips, source (V,) the clip of each view -> (V,) float32.
+    """
+    if weight is not None:
+        return torch.full((len(source),), float(weight))
+    counts = torch.bincount(labels).float()
+    return 1.0 / counts[labels[source]]
+
+
 def centre(x: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
     """normalise(x - mean) along the last axis (SimpleShot centring)."""
     return l2_normalize(x - mean)

@@ -21,15 +21,17 @@ from mgcl.methods.selection import select, shot_folds
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, c: float, n_classes: int,
-                 clf: LogisticRegression | None = None) -> tuple[np.ndarray, np.ndarray]:
+                 clf: LogisticRegression | None = None,
+                 sample_weight: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(N, D), (N,) -> W (C, D), b (C,) of an L2-regularised multinomial logistic regression.
 
-    ``clf``: a LogisticRegression to (re)use, e.g. with ``warm_start=True`` along a C path."""
+    ``clf``: a LogisticRegression to (re)use, e.g. with ``warm_start=True`` along a C path;
+    ``sample_weight`` (N,): each row's weight in the loss (a weight of 2 = the row twice)."""
     clf = clf if clf is not None else LogisticRegression(max_iter=1000, tol=1e-4)
     clf.set_params(C=c)
     with warnings.catch_warnings():  # few shots: "more classes than half the samples" is expected
         warnings.simplefilter("ignore", UserWarning)
-        clf.fit(x, y)
+        clf.fit(x, y, sample_weight=sample_weight)
     w = np.zeros((n_classes, x.shape[1]), dtype=np.float32)
     b = np.full(n_classes, -1e4, dtype=np.float32)  # a class absent from a CV fold never wins
     classes = clf.classes_
@@ -41,15 +43,17 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, c: float, n_classes: int,
     return w, b
 
 
-def averaged_logistic(x: np.ndarray, y: np.ndarray, c_grid, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+def averaged_logistic(x: np.ndarray, y: np.ndarray, c_grid, n_classes: int,
+                      sample_weight: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Mean of the logistic solutions over a grid of C:  W = mean_C W_C,  b = mean_C b_C.
 
     The logits of the result are the mean of the grid's logits (a linear model averaged
     over regularisation strengths), which needs no choice of C. The path is solved from
-    the smallest C up, each fit warm-started from the previous one.  (N, D), (N,) -> (C, D), (C,)
+    the smallest C up, each fit warm-started from the previous one.  (N, D), (N,) -> (C, D), (C,);
+    ``sample_weight`` (N,) as in :func:`fit_logistic`.
     """
     clf = LogisticRegression(max_iter=1000, tol=1e-4, warm_start=True)
-    sols = [fit_logistic(x, y, float(c), n_classes, clf) for c in sorted(c_grid)]
+    sols = [fit_logistic(x, y, float(c), n_classes, clf, sample_weight) for c in sorted(c_grid)]
     return np.mean([w for w, _ in sols], axis=0), np.mean([b for _, b in sols], axis=0)
 
 

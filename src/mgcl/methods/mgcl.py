@@ -26,7 +26,8 @@ Audio views (``augment``, :mod:`mgcl.augment_audio`): when ``fit`` gets the supp
 views re-embedded by the backbone (noise, low-pass, high-pass by default), each view is one
 more key of the coarse and fine caches with its clip's label (Tip-Adapter's augmented
 cache; a view's caption is its clip's). N clips with V views -> N + V keys; the centres μ,
-μ_F stay the clips' own.
+μ_F stay the clips' own. ``view_weight`` scales a view's value row (default 1: a view is a
+key like its clip; None: 1 / K_c, :func:`~mgcl.methods.common.view_weights`).
 
 Training-free ``mgcl``: the α, β of every active branch are chosen by coordinate ascent
 on leave-one-shot-out cross-validation inside the support set (a held-out clip leaves the
@@ -54,6 +55,7 @@ from mgcl.methods.common import (
     one_hot,
     pad_sets,
     segments,
+    view_weights,
     zero_shot_logits,
 )
 from mgcl.methods.linear_probe import averaged_logistic
@@ -139,9 +141,11 @@ class MGCL(Method):
         cv_rounds: int = 2,
         segment: tuple[int, int] | None = SEGMENT,
         augment: tuple[str, ...] = DEFAULT_VIEWS,
+        view_weight: float | None = 1.0,
     ):
         self.segment = None if segment is None else tuple(int(x) for x in segment)
         self.augment = tuple(augment)
+        self.view_weight = view_weight
         self.branches = tuple(branches)
         self.ablate = tuple(ablate)
         self.eps = eps
@@ -182,6 +186,10 @@ class MGCL(Method):
 
     def _setup(self, support: AudioFeatures, labels: torch.Tensor, text: TextFeatures | None,
                views: SupportViews | None = None) -> None:
+        if self.view_weight is not None and not (
+                isinstance(self.view_weight, (int, float)) and math.isfinite(self.view_weight) and self.view_weight >= 0):
+            raise MgclError(f"view_weight must be a number >= 0, or null for 1 / (clips of the view's class); "
+                            f"got {self.view_weight!r}")
         self.branches_ = self._active(text)
         self.mean_ = support.clip.mean(0)
         fine, fine_mask = self._fine(support)
@@ -196,6 +204,8 @@ class MGCL(Method):
         self.keys_ = centre(clips, self.mean_)
         self.frame_keys_, self.frame_key_mask_, self.frame_key_w_ = self._centred(fine, fine_mask)
         self.values_ = one_hot(labels[self.key_source_], self.n_classes_)
+        if views is not None and len(views):  # a view's value: its clip's label, weighted (view_weights)
+            self.values_[len(support):] *= view_weights(labels, views.source, self.view_weight)[:, None]
         if text is not None:
             self.text_weights_ = class_text_weights(text.prompts, text.descriptions)
             descriptions = text.descriptions or [torch.zeros(0, self.dim_)] * self.n_classes_
@@ -362,9 +372,18 @@ def one_standard_error_choice(accuracy: dict, n: int, complexity, one_se: bool =
     return min(eligible, key=complexity)
 
 
-def info_nce(sim: torch.Tensor, target: torch.Tensor, temperature: float) -> torch.Tensor:
-    """InfoNCE / contrastive cross-entropy: -log softmax(sim / τ)[target].  sim (B, C), target (B,)"""
-    return torch.nn.functional.cross_entropy(sim / temperature, target)
+def weighted_cross_entropy(logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Σ_i w_i (-log softmax(z_i)[y_i]) / Σ_i w_i  (the plain mean when ``weight`` is None).
+    logits (B, C), target (B,), weight (B,) >= 0"""
+    loss = torch.nn.functional.cross_entropy(logits, target, reduction="none")
+    return loss.mean() if weight is None else (loss * weight).sum() / weight.sum().clamp_min(1e-12)
+
+
+def info_nce(sim: torch.Tensor, target: torch.Tensor, temperature: float,
+             weight: torch.Tensor | None = None) -> torch.Tensor:
+    """InfoNCE / contrastive cross-entropy: -log softmax(sim / τ)[target], rows weighted as in
+    :func:`weighted_cross_entropy`.  sim (B, C), target (B,)"""
+    return weighted_cross_entropy(sim / temperature, target, weight)
 
 
 def one_view_per_clip(source: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -435,9 +454,12 @@ class MGCLF(MGCL):
 
     Audio views (``augment``, :mod:`mgcl.augment_audio`): when ``fit`` gets views of the
     support clips re-embedded by the backbone, the head is initialised on the clips and all
-    their views, and every epoch trains on the clips plus one view of each, drawn at random.
-    Cache keys and frame prototypes stay the clips' own; a cross-validation fold holds a
-    clip out together with its views.
+    their views, and every epoch trains on the clips plus one view of each, drawn at random;
+    in both, a view's row weighs ``view_weight`` (default None: 1 / K_c, the class's number
+    of support clips, :func:`~mgcl.methods.common.view_weights` — views stand in for shots
+    that are missing, so their say shrinks as real shots accumulate). Cache keys and frame
+    prototypes stay the clips' own; a cross-validation fold holds a clip out together with
+    its views.
     """
 
     name = "mgcl_f"
@@ -469,9 +491,10 @@ class MGCLF(MGCL):
         augment: tuple[str, ...] = DEFAULT_VIEWS,
         seed: int = 0,
         segment: tuple[int, int] | None = SEGMENT,
+        view_weight: float | None = None,  # views weigh 1 / K_c each in the head and the loss
     ):
         super().__init__(branches, ablate, eps, saliency, topk, alphas, betas, default_alpha, default_beta, cv_rounds,
-                         segment, augment)
+                         segment, augment, view_weight)
         self.losses = tuple(losses)
         self.contrast_weight = contrast_weight
         self.temperature = temperature
@@ -510,11 +533,12 @@ class MGCLF(MGCL):
             for c in range(self.n_classes_)
         ])
         z = v.z
-        x, y = z, labels
+        x, y, weight = z, labels, None
         if views is not None:
             x = torch.cat([z, centre(views.features.clip, self.mean_)])
             y = torch.cat([labels, labels[views.source]])
-        w, b = averaged_logistic(x.numpy(), y.numpy(), self.head_c_grid, self.n_classes_)
+            weight = torch.cat([torch.ones(len(z)), view_weights(labels, views.source, self.view_weight)]).numpy()
+        w, b = averaged_logistic(x.numpy(), y.numpy(), self.head_c_grid, self.n_classes_, weight)
         params = {
             "head_w": torch.from_numpy(w),
             "head_b": torch.from_numpy(b),
@@ -576,38 +600,43 @@ class MGCLF(MGCL):
         z = sum(alpha[i] * terms[b] / self.fspread_[b] for i, b in enumerate(self._trained_branches()))
         return z, extras
 
-    def _loss(self, p, v: View, labels, values, captions=None, group=None) -> torch.Tensor:
-        """CE on the combined logits + λ (coarse + fine + instance contrast).
+    def _loss(self, p, v: View, labels, values, captions=None, group=None, weight=None) -> torch.Tensor:
+        """CE on the combined logits + λ (coarse + fine + instance contrast), each a mean over
+        rows weighted by ``weight`` (B,) (None: uniform).
 
         ``captions`` (N', D): caption embeddings of the support clips in the cache, or None;
         ``group`` (B,): the clip each row is (a view of), the instance-contrast target
         (default: row i is clip i)."""
         z, extras = self._forward(p, v, values, captions)
-        loss = torch.nn.functional.cross_entropy(z, labels) if "ce" in self.losses else z.sum() * 0
+        loss = weighted_cross_entropy(z, labels, weight) if "ce" in self.losses else z.sum() * 0
         lam = self.contrast_weight
         if "coarse" in self.losses:
-            loss = loss + lam * info_nce(extras["coarse"], labels, self.temperature)
+            loss = loss + lam * info_nce(extras["coarse"], labels, self.temperature, weight)
         if "fine" in self.losses and "fine" in extras:
-            loss = loss + lam * info_nce(extras["fine"], labels, self.temperature)
+            loss = loss + lam * info_nce(extras["fine"], labels, self.temperature, weight)
         if "instance" in self.losses and captions is not None:
             sim = v.clip @ captions.T
             target = torch.arange(len(sim)) if group is None else group
-            loss = loss + lam * info_nce(sim, target, self.temperature)
+            loss = loss + lam * info_nce(sim, target, self.temperature, weight)
         return loss
 
     def _rows(self, support: AudioFeatures, labels: torch.Tensor, views: SupportViews | None):
-        """Training rows: the N clips, then their views.  -> (View, labels, group, source or None)"""
+        """Training rows: the N clips, then their views.
+        -> (View, labels, group, source or None, row weights (N + V,) or None: clips 1, views
+        :func:`~mgcl.methods.common.view_weights`)"""
         if views is None:
-            return self._view(support), labels, torch.arange(len(support)), None
+            return self._view(support), labels, torch.arange(len(support)), None, None
         rows = self._view(AudioFeatures.cat([support, views.features]))
         group = torch.cat([torch.arange(len(support)), views.source])
-        return rows, labels[group], group, views.source
+        weight = torch.cat([torch.ones(len(support)), view_weights(labels, views.source, self.view_weight)])
+        return rows, labels[group], group, views.source, weight
 
     def _train(self, p: dict, rows: View, labels, values, captions, epochs: int,
-               checkpoints=(), eval_fn=None, group=None, source=None) -> tuple[dict, dict]:
+               checkpoints=(), eval_fn=None, group=None, source=None, weight=None) -> tuple[dict, dict]:
         """AdamW + cosine schedule, ``epochs`` full-batch steps on ``rows`` (the N clips, then
-        the views made from clips ``source``): each step sees the clips and one random view
-        of each. ``eval_fn(params)`` is recorded at the epochs in ``checkpoints``."""
+        the views made from clips ``source``, rows weighted by ``weight``): each step sees the
+        clips and one random view of each. ``eval_fn(params)`` is recorded at the epochs in
+        ``checkpoints``."""
         gen = torch.Generator().manual_seed(self.seed)
         n = len(labels) - (0 if source is None else len(source))
         p = {k: v.clone().requires_grad_(True) for k, v in p.items()}
@@ -621,8 +650,9 @@ class MGCLF(MGCL):
             if source is not None:
                 idx = torch.cat([idx, n + one_view_per_clip(source, gen)])
             g = None if group is None else group[idx]
+            w = None if weight is None else weight[idx]
             batch = rows.rows(idx, out=batch)  # same size every epoch: one buffer
-            loss = self._loss(p, self._augment(batch, gen), labels[idx], values, captions, g)
+            loss = self._loss(p, self._augment(batch, gen), labels[idx], values, captions, g, w)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -646,9 +676,9 @@ class MGCLF(MGCL):
             terms, _ = self._terms(p0, view, self.values_, captions)
         self.fspread_ = {b: float(t.std(dim=1).mean().clamp_min(1e-6)) for b, t in terms.items()}
         self.epochs_, weights = self._choose_epochs_and_weights(support, view, labels, text, captions, views)
-        rows, y_rows, group, source = self._rows(support, labels, views)
+        rows, y_rows, group, source, weight = self._rows(support, labels, views)
         self.params_, _ = self._train(p0, rows, y_rows, self.values_, captions, self.epochs_,
-                                      group=group, source=source)
+                                      group=group, source=source, weight=weight)
         if weights is not None:  # the branch weights cross-validation preferred, after training
             self.params_["log_alpha"] = torch.log(torch.tensor(
                 [max(weights[b], 1e-6) for b in self._trained_branches()]))
@@ -694,7 +724,7 @@ class MGCLF(MGCL):
             # nothing is learned from the held-out clips (nor from their views)
             views_tr = views.subset(tr) if views is not None else None
             p_tr = self._init_params(v_tr, labels[tr], text, views_tr)
-            rows, y_rows, group, source = self._rows(support[tr], labels[tr], views_tr)
+            rows, y_rows, group, source, weight = self._rows(support[tr], labels[tr], views_tr)
 
             def eval_fn(p, v_te=v_te, values=values, caps=caps, y=labels[te]):
                 terms, _ = self._terms(p, v_te, values, caps)
@@ -706,7 +736,7 @@ class MGCLF(MGCL):
                 return scores
 
             _, scores = self._train(p_tr, rows, y_rows, values, caps, max(self.epoch_grid),
-                                    self.epoch_grid, eval_fn, group=group, source=source)
+                                    self.epoch_grid, eval_fn, group=group, source=source, weight=weight)
             for e, per_cand in scores.items():
                 for j, sc in enumerate(per_cand):
                     correct[e, j] = correct.get((e, j), 0.0) + sc
