@@ -537,7 +537,7 @@ class MGCLF(MGCL):
         if views is not None:
             x = torch.cat([z, centre(views.features.clip, self.mean_)])
             y = torch.cat([labels, labels[views.source]])
-            weight = torch.cat([torch.ones(len(z)), view_weights(labels, views.source, self.view_weight)]).numpy()
+            weight = self._row_weights(labels, views).numpy()
         w, b = averaged_logistic(x.numpy(), y.numpy(), self.head_c_grid, self.n_classes_, weight)
         params = {
             "head_w": torch.from_numpy(w),
@@ -622,14 +622,16 @@ class MGCLF(MGCL):
 
     def _rows(self, support: AudioFeatures, labels: torch.Tensor, views: SupportViews | None):
         """Training rows: the N clips, then their views.
-        -> (View, labels, group, source or None, row weights (N + V,) or None: clips 1, views
-        :func:`~mgcl.methods.common.view_weights`)"""
+        -> (View, labels, group, source or None, row weights (:meth:`_row_weights`) or None)"""
         if views is None:
             return self._view(support), labels, torch.arange(len(support)), None, None
         rows = self._view(AudioFeatures.cat([support, views.features]))
         group = torch.cat([torch.arange(len(support)), views.source])
-        weight = torch.cat([torch.ones(len(support)), view_weights(labels, views.source, self.view_weight)])
-        return rows, labels[group], group, views.source, weight
+        return rows, labels[group], group, views.source, self._row_weights(labels, views)
+
+    def _row_weights(self, labels: torch.Tensor, views: SupportViews) -> torch.Tensor:
+        """Weights of the training rows, clips then views: 1 each, then ``view_weights``.  (N + V,)"""
+        return torch.cat([torch.ones(len(labels)), view_weights(labels, views.source, self.view_weight)])
 
     def _train(self, p: dict, rows: View, labels, values, captions, epochs: int,
                checkpoints=(), eval_fn=None, group=None, source=None, weight=None) -> tuple[dict, dict]:
