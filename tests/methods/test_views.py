@@ -87,7 +87,7 @@ def test_view_weight_scales_the_views_values_in_the_cache():
     plain = make_method("mgcl", branches=("cc",), augment=(), default_beta={"cc": 4.0}).fit(support, ys)
     assert zero.beta_ == plain.beta_  # weight-0 views change no logit, nor what CV picks
     assert torch.allclose(zero.logits(query), plain.logits(query), atol=1e-5)
-    for bad in (-1.0, float("nan"), "half"):
+    for bad in (-1.0, float("nan"), "half", True):
         with pytest.raises(MgclError, match="view_weight must be a number >= 0"):
             make_method("mgcl", view_weight=bad).fit(support, ys, views=views)
 

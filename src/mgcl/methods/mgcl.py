@@ -186,8 +186,8 @@ class MGCL(Method):
 
     def _setup(self, support: AudioFeatures, labels: torch.Tensor, text: TextFeatures | None,
                views: SupportViews | None = None) -> None:
-        if self.view_weight is not None and not (
-                isinstance(self.view_weight, (int, float)) and math.isfinite(self.view_weight) and self.view_weight >= 0):
+        w = self.view_weight
+        if w is not None and (isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w < 0):
             raise MgclError(f"view_weight must be a number >= 0, or null for 1 / (clips of the view's class); "
                             f"got {self.view_weight!r}")
         self.branches_ = self._active(text)
