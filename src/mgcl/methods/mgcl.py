@@ -205,7 +205,7 @@ class MGCL(Method):
         self.frame_keys_, self.frame_key_mask_, self.frame_key_w_ = self._centred(fine, fine_mask)
         self.values_ = one_hot(labels[self.key_source_], self.n_classes_)
         if views is not None and len(views):  # a view's value: its clip's label, weighted (view_weights)
-            self.values_[len(support):] *= view_weights(labels, views.source, self.view_weight)[:, None]
+            self.values_ *= self._row_weights(labels, views)[:, None]
         if text is not None:
             self.text_weights_ = class_text_weights(text.prompts, text.descriptions)
             descriptions = text.descriptions or [torch.zeros(0, self.dim_)] * self.n_classes_
@@ -225,6 +225,11 @@ class MGCL(Method):
         if self.segment is None:
             return feats.frames, feats.frame_mask
         return segments(feats.frames, feats.frame_mask, *self.segment)
+
+    def _row_weights(self, labels: torch.Tensor, views: SupportViews) -> torch.Tensor:
+        """Weights of the rows clips-then-views (cache keys, mgcl_f's training rows): 1 per clip,
+        then ``view_weights``.  (N + V,)"""
+        return torch.cat([torch.ones(len(labels)), view_weights(labels, views.source, self.view_weight)])
 
     def _centred(self, rows: torch.Tensor, mask: torch.Tensor):
         """Fine-grain rows (B, S, D) -> centred rows, their mask and saliency marginals (B, S)."""
@@ -628,10 +633,6 @@ class MGCLF(MGCL):
         rows = self._view(AudioFeatures.cat([support, views.features]))
         group = torch.cat([torch.arange(len(support)), views.source])
         return rows, labels[group], group, views.source, self._row_weights(labels, views)
-
-    def _row_weights(self, labels: torch.Tensor, views: SupportViews) -> torch.Tensor:
-        """Weights of the training rows, clips then views: 1 each, then ``view_weights``.  (N + V,)"""
-        return torch.cat([torch.ones(len(labels)), view_weights(labels, views.source, self.view_weight)])
 
     def _train(self, p: dict, rows: View, labels, values, captions, epochs: int,
                checkpoints=(), eval_fn=None, group=None, source=None, weight=None) -> tuple[dict, dict]:
