@@ -25,6 +25,8 @@ import torch
 from mgcl.backbones.base import AudioFeatures, l2_normalize
 from mgcl.methods import SupportViews, make_method
 
+FRAME_STEP = 8 * 1024 / 44100  # seconds per frame, as aisfx's (T=32 frames: a ~6 s clip)
+
 
 def synthetic(centres: torch.Tensor, per_class: int, t: int, gen: torch.Generator) -> tuple[AudioFeatures, torch.Tensor]:
     """Clips = class centre + noise; frames = clip + per-frame noise, random real lengths."""
@@ -34,7 +36,7 @@ def synthetic(centres: torch.Tensor, per_class: int, t: int, gen: torch.Generato
     frames = l2_normalize(clip[:, None] + 0.1 * torch.randn(len(labels), t, d, generator=gen))
     lengths = torch.randint(t // 2, t + 1, (len(labels),), generator=gen)
     mask = torch.arange(t)[None] < lengths[:, None]
-    return AudioFeatures(clip, frames * mask.unsqueeze(-1), mask), labels
+    return AudioFeatures(clip, frames * mask.unsqueeze(-1), mask, FRAME_STEP), labels
 
 
 def views_of(support: AudioFeatures, per_clip: int, gen: torch.Generator) -> SupportViews:
@@ -47,7 +49,7 @@ def views_of(support: AudioFeatures, per_clip: int, gen: torch.Generator) -> Sup
     mask = support.frame_mask[source]
     frames = support.frames[source]
     frames = l2_normalize(frames + sigma * torch.randn(frames.shape, generator=gen))
-    return SupportViews(AudioFeatures(clip, frames * mask.unsqueeze(-1), mask), source)
+    return SupportViews(AudioFeatures(clip, frames * mask.unsqueeze(-1), mask, FRAME_STEP), source)
 
 
 def main(argv=None) -> int:

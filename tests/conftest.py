@@ -45,6 +45,7 @@ class CountingBackbone:
     identity = "counting-test:v1"
     sample_rate = 8000
     dim = 8
+    frame_step = 0.25
     has_text = False
 
     def __init__(self):
@@ -64,7 +65,7 @@ class CountingBackbone:
             ])
             f = l2_normalize(torch.tensor(frames, dtype=torch.float32))
             items.append((l2_normalize(f.mean(0)), f))
-        return AudioFeatures.stack(items)
+        return AudioFeatures.stack(items, self.frame_step)
 
     def encode_text(self, texts):
         raise NotImplementedError

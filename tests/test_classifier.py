@@ -32,7 +32,7 @@ def clustered_features(n_per_class: int, seed: int, dim: int = CountingBackbone.
             f = l2_normalize(torch.randn(frames, dim, generator=g) * 0.6 + 2.0 * torch.eye(dim)[c])
             items.append((l2_normalize(f.mean(0)), f))
             labels.append(name)
-    return AudioFeatures.stack(items), labels
+    return AudioFeatures.stack(items, CountingBackbone.frame_step), labels
 
 
 def importable(name: str) -> bool:

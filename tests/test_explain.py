@@ -144,17 +144,20 @@ def test_aisfx_frame_spans_follow_the_block_layout():
 def test_clap_frame_spans_window_by_window():
     from mgcl.backbones.clap import ClapBackbone
 
-    bb = types.SimpleNamespace(sample_rate=48_000, window_samples=480_000)
+    bb = types.SimpleNamespace(sample_rate=48_000, window_samples=480_000, frames_per_window=32)
     bb.frame_spans = functools.partial(ClapBackbone.frame_spans, bb)  # the layout needs no model
-    n = 24 * 48_000  # windows of 10 s, 10 s, 4 s -> 32 + 32 + 13 real frames
-    spans = frame_spans(bb, n, n_frames=77)
+    n = 24 * 48_000  # windows of 10 s, 10 s, then the final 10 s (14-24 s) of which 4 s are new:
+    spans = frame_spans(bb, n, n_frames=77)  # 32 + 32 + 13 frames
     assert spans.shape == (77, 2)
     assert spans[0] == pytest.approx([0.0, 10 / 32])
     assert spans[32, 0] == pytest.approx(10.0)  # evenly spread frames would start at 9.97 s
-    assert spans[-1] == pytest.approx([20 + 12 * 10 / 32, 24.0])  # clipped to the clip's end
+    assert spans[64, 0] == pytest.approx(14 + 19 * 10 / 32)  # frame 19 of the final window
+    assert spans[-1] == pytest.approx([24 - 10 / 32, 24.0])  # ends on the clip's last sample
     assert np.all(np.diff(spans[:, 0]) > 0)
-    # the tiny model has 64 frames per window: the count decides (64 + 64 + 26)
-    assert frame_spans(bb, n, n_frames=154)[1, 0] == pytest.approx(10 / 64)
+    # the tiny model has 64 frames per window (64 + 64 + 26)
+    tiny = types.SimpleNamespace(sample_rate=48_000, window_samples=480_000, frames_per_window=64)
+    tiny.frame_spans = functools.partial(ClapBackbone.frame_spans, tiny)
+    assert frame_spans(tiny, n, n_frames=154)[1, 0] == pytest.approx(10 / 64)
 
 
 def test_unknown_backbone_spreads_frames_evenly():
@@ -289,7 +292,8 @@ def test_aisfx_training_free_mgcl_uses_support_segments(aisfx_model, aisfx_suppo
     assert all(lab.startswith("support segment") for lab in e.concept_labels)
     # the columns are the clip's segments: 2.2 s windows every 0.56 s, inside the clip
     n_frames = int(clf.embed([audio["queries"]["siren"]], what="clips").frame_mask[0].sum())
-    window, hop = clf.method_.segment
+    window, hop = clf.method_.segment_frames_
+    assert (window, hop) == (12, 3)  # 2.2 s every 0.55 s in aisfx frames
     assert len(e.frame_spans) == max(0, n_frames - window) // hop + 1
     widths = e.frame_spans[:, 1] - e.frame_spans[:, 0]
     assert np.all(widths > 1.5) and np.all(np.diff(e.frame_spans[:, 0]) > 0)

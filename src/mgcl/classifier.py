@@ -52,7 +52,7 @@ FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "weights.safetensors"
 #: Backbone options that describe the machine, not the model: never saved.
-MACHINE_OPTIONS = ("device",)
+MACHINE_OPTIONS = ("device", "batch_size")
 
 
 # ----------------------------------------------------------------------------- helpers

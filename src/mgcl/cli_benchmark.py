@@ -430,6 +430,7 @@ def _folder_name(name: str) -> str:
 
 def register(subparsers) -> argparse.ArgumentParser:
     """Add ``benchmark`` to an ``argparse`` sub-parsers object; returns its parser."""
+    from mgcl.cli import add_machine_options
     from mgcl.backbones import available_backbones
     from mgcl.demo import DEMO_METHODS
     from mgcl.methods import available_methods
@@ -478,8 +479,8 @@ def register(subparsers) -> argparse.ArgumentParser:
                    help="a hyper-parameter of one method, e.g. --param mgcl.topk=16 (repeatable)")
     backbones = "; ".join(f"{k}: {v}" for k, v in available_backbones().items())
     p.add_argument("--backbone", default="aisfx", help=f"backbone name (default aisfx). {backbones}")
-    p.add_argument("--checkpoint", help="checkpoint id or local folder (clap backbones)")
-    p.add_argument("--device", help="torch device, e.g. cpu or cuda (default: cuda if available)")
+    p.add_argument("--checkpoint", help="checkpoint id or local folder (--backbone clap)")
+    add_machine_options(p)
     p.add_argument("--descriptions", action="append", metavar="[NAME=]FILE|builtin|none",
                    help="class descriptions for text backbones (default builtin); NAME=... for one dataset")
     p.add_argument("--captions", action="append", metavar="[NAME=]FILE|auto|none",
@@ -490,7 +491,8 @@ def register(subparsers) -> argparse.ArgumentParser:
 
     p.add_argument("--store", type=Path, default=default_store(),
                    help="feature store folder (default $MGCL_STORE or ~/.cache/mgcl/features)")
-    p.add_argument("--batch-size", type=int, default=16, help="clips per backbone forward (default 16)")
+    p.add_argument("--batch-size", type=int, default=16, help="clips read and handed to the backbone at a time (default 16; "
+                   "--backbone-batch-size sets windows per forward)")
     p.add_argument("--out", type=Path, required=True, metavar="DIR",
                    help="report folder: DIR/NAME/{results.json,results.md,*.png} per dataset and DIR/results.md")
     p.set_defaults(func=cmd_benchmark)

@@ -52,6 +52,8 @@ def default_store() -> Path:
 
 def register(subparsers) -> argparse.ArgumentParser:
     """Add ``explain`` to the sub-parsers of the ``mgcl`` command; returns its parser."""
+    from mgcl.cli import add_machine_options
+
     p = subparsers.add_parser(
         "explain",
         help="draw why a saved model chose a class: OT plan over the spectrogram + branch contributions",
@@ -78,7 +80,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--store", type=Path, default=None, metavar="DIR",
                    help="feature store folder (embeddings cached by audio content; default "
                    "$MGCL_STORE or ~/.cache/mgcl/features)")
-    p.add_argument("--device", help="torch device for the backbone, e.g. cpu or cuda")
+    add_machine_options(p)
     p.add_argument("--allow-backbone-mismatch", action="store_true",
                    help="only warn (instead of failing) when the backbone's identity differs from "
                    "the one the model was fitted with")
@@ -94,6 +96,7 @@ def _check_out(out: Path) -> None:
 
 
 def cmd_explain(args) -> int:
+    from mgcl.cli import machine_options
     from mgcl.classifier import FewShotAudioClassifier
     from mgcl.explain import explain_clip, render
 
@@ -103,8 +106,7 @@ def cmd_explain(args) -> int:
         raise MgclError(f"--matches must be at least 0, got {args.matches}")
     _check_out(args.out)
     store = args.store if args.store is not None else default_store()
-    options = {"device": args.device} if args.device else None
-    clf = FewShotAudioClassifier.load(args.model, store=store, backbone_options=options,
+    clf = FewShotAudioClassifier.load(args.model, store=store, backbone_options=machine_options(args) or None,
                                       strict_backbone=not args.allow_backbone_mismatch)
     if not args.file.exists():  # before the backbone is built: fail fast
         raise MgclError(f"{args.file}: file not found")

@@ -379,7 +379,7 @@ def _support_concepts(classifier, method, query: AudioFeatures, c: int) -> _Conc
     n_support = int(idx[best])
     k_of_class = best + 1
     bb = classifier.get_backbone() if hasattr(classifier, "get_backbone") else None
-    segment = getattr(method, "segment", None)
+    segment = getattr(method, "segment_frames_", None)
     unit = "segment" if segment else "frame"
     times = _nominal_times(bb, len(rows), segment)
     labels = [f"support {unit} {i + 1}" + (f" ({t:.2f} s)" if t is not None else "")

@@ -137,7 +137,8 @@ class EmbedResult:
     """Outcome of :func:`embed_sources`, aligned with the inputs.
 
     features[i] is ``(clip (D,), frames (T, D))`` or None when input i failed;
-    errors maps the index of each failed input to its one-line message.
+    errors maps the index of each failed input to its one-line message; frame_step is
+    the backbone's (seconds between frames).
     """
 
     features: list[ClipFeatures | None]
@@ -145,6 +146,7 @@ class EmbedResult:
     cache_hits: int = 0
     computed: int = 0
     seconds: float = 0.0
+    frame_step: float | None = None
 
     @property
     def ok(self) -> list[int]:
@@ -153,7 +155,7 @@ class EmbedResult:
     def stacked(self, indices: Sequence[int] | None = None) -> AudioFeatures:
         """Pad the (successful) clips' features into one AudioFeatures batch."""
         idx = self.ok if indices is None else list(indices)
-        return AudioFeatures.stack([self.features[i] for i in idx])
+        return AudioFeatures.stack([self.features[i] for i in idx], self.frame_step)
 
 
 def _batches(items: list, size: int) -> Iterator[list]:
@@ -288,7 +290,8 @@ def embed_sources(
         put=(lambda key, feats: store.put(key, *feats)) if store is not None else None,
         batch_size=batch_size, progress=progress, what="backbone",
     )
-    return EmbedResult(r.values, r.errors, r.cache_hits, r.computed, r.seconds)
+    return EmbedResult(r.values, r.errors, r.cache_hits, r.computed, r.seconds,
+                       getattr(backbone, "frame_step", None))
 
 
 @dataclass(frozen=True)
@@ -381,7 +384,8 @@ class ViewCache:
                 source.append(j)
         if not items:
             return None
-        return SupportViews(AudioFeatures.stack(items), torch.tensor(source, dtype=torch.long))
+        return SupportViews(AudioFeatures.stack(items, getattr(self.backbone, "frame_step", None)),
+                            torch.tensor(source, dtype=torch.long))
 
 
 def _tick(progress, k: int) -> None:

@@ -92,7 +92,7 @@ def test_shapes_and_norms(bb, mixed):
     _, feats = mixed
     tw = frames_per_window(bb)
     assert feats.clip.shape == (3, 32)
-    assert feats.frames.shape == (3, 3 * tw, 32)  # 3 windows of the 25 s clip
+    assert feats.frames.shape == (3, expected_valid(25.0, tw), 32)  # the 25 s clip's frames
     assert feats.frame_mask.dtype == torch.bool
     assert torch.allclose(feats.clip.norm(dim=1), torch.ones(3), atol=1e-5)
     real = feats.frames[feats.frame_mask]
@@ -127,16 +127,74 @@ def test_long_clip_is_concatenation_of_windows(bb):
     assert torch.allclose(joint.clip[0], expected, atol=1e-5)
 
 
-def test_clip_matches_plain_transformers_pipeline(bb):
-    """A clip <= 10 s gets exactly the embedding of the standard HF recipe."""
-    wave = tone(4.0, 700, seed=5)
+def hf_clip(bb, wave: np.ndarray) -> torch.Tensor:
+    """The standard Hugging Face recipe for one clip of at most 10 s -> (D,) normalised."""
     inputs = bb.feature_extractor(
         wave, truncation="rand_trunc", padding="repeatpad", sampling_rate=SR, return_tensors="pt"
     )
     with torch.no_grad():
         out = bb.model.get_audio_features(input_features=inputs["input_features"].float())
     ref = out if isinstance(out, torch.Tensor) else out.pooler_output
-    assert torch.allclose(bb.encode_audio([wave]).clip[0], l2_normalize(ref[0]), atol=1e-5)
+    return l2_normalize(ref[0])
+
+
+@pytest.mark.parametrize("seconds", [4.0, W])
+def test_clip_matches_plain_transformers_pipeline(bb, seconds):
+    """A clip <= 10 s gets exactly the embedding of the standard HF recipe."""
+    wave = tone(seconds, 700, seed=5)
+    assert torch.allclose(bb.encode_audio([wave]).clip[0], hf_clip(bb, wave), atol=1e-5)
+
+
+def test_frame_step_and_frames_per_window_come_from_the_config(bb):
+    tw = frames_per_window(bb)
+    assert bb.frames_per_window == tw == 64
+    assert bb.frame_step == pytest.approx(W / tw)
+    feats = bb.encode_audio([tone(3.0)])
+    assert feats.frame_step == pytest.approx(W / tw)
+
+
+N = int(W * SR)  # samples of one window
+
+
+@pytest.mark.parametrize("n_samples", [N, N + 1, 2 * N - 1, int(25 * SR)])
+def test_a_long_clip_ends_with_its_final_window_never_a_looped_snippet(bb, monkeypatch, n_samples):
+    """Clips of W, W + 1 sample, 2W - 1 and 25 s: every window the tower sees is real audio
+    of full length (no repeat-padded tail), the last one the clip's final W seconds; its
+    frames that cover new audio (and only those) are kept; the clip embedding weighs each
+    window by the samples it brings."""
+    wave = noise(n_samples / SR, seed=11)
+    seen = []
+    encode = bb._encode_windows
+    monkeypatch.setattr(bb, "_encode_windows", lambda w: (seen.extend(len(x) for x in w), encode(w))[1])
+    feats = bb.encode_audio([wave])
+    monkeypatch.undo()
+    full, rest = divmod(n_samples, N)
+    tw = frames_per_window(bb)
+    assert seen == [N] * (full + (rest > 0))  # never a window shorter than W
+    n_last = math.ceil(rest * tw / N)
+    assert int(feats.frame_mask.sum()) == full * tw + n_last
+    alone = bb.encode_audio([wave[k * N : (k + 1) * N] for k in range(full)] + ([wave[-N:]] if rest else []))
+    assert torch.allclose(feats.frames[0, : full * tw], alone.frames[:full].reshape(-1, 32), atol=1e-5)
+    weights = [N] * full
+    if rest:  # the final window's last n_last frames: those over the new samples
+        assert torch.allclose(feats.frames[0, full * tw :], alone.frames[full, tw - n_last :], atol=1e-5)
+        weights.append(rest)
+    expected = l2_normalize((alone.clip * torch.tensor(weights, dtype=torch.float32)[:, None]).sum(0))
+    assert torch.allclose(feats.clip[0], expected, atol=1e-5)
+    spans = bb.frame_spans(n_samples)
+    assert len(spans) == full * tw + n_last
+    assert np.all(np.diff(spans[:, 0]) > 0) and spans[-1, 1] == pytest.approx(n_samples / SR)
+    if rest:  # the kept frames of the final window end on the clip's last sample
+        assert spans[full * tw, 0] == pytest.approx((n_samples - N) / SR + (tw - n_last) * W / tw)
+
+
+def test_clips_up_to_one_window_are_unchanged_by_the_final_window_rule(bb):
+    """A 10.05 s clip used to get a 54 ms window looped to 10 s; clips <= W keep their
+    single repeat-padded window (and so the embedding of the HF recipe)."""
+    short = tone(0.5, 500, seed=12)
+    feats = bb.encode_audio([short])
+    assert torch.allclose(feats.clip[0], hf_clip(bb, short), atol=1e-5)
+    assert int(feats.frame_mask.sum()) == math.ceil(0.5 / W * frames_per_window(bb))
 
 
 def test_determinism_and_batch_independence(bb):
@@ -157,7 +215,7 @@ def test_fused_config(bb_fused):
     feats = bb_fused.encode_audio(waves)
     assert np.array_equal(np.random.get_state()[1], rng_before)  # global RNG untouched
     tw = frames_per_window(bb_fused)
-    assert feats.frames.shape == (3, 3 * tw, 32)
+    assert feats.frames.shape == (3, expected_valid(25.0, tw), 32)
     assert feats.frame_mask.sum(dim=1).tolist() == [expected_valid(s, tw) for s in (1, 10, 25)]
     assert torch.allclose(feats.clip.norm(dim=1), torch.ones(3), atol=1e-5)
     # the extractor's random is_longer must not make fused outputs random or batch-dependent
@@ -211,3 +269,18 @@ def test_bad_waveforms(bb):
         bb.encode_audio([np.zeros((2, SR), dtype=np.float32)])
     empty = bb.encode_audio([])
     assert len(empty) == 0 and empty.dim == 32
+
+
+def test_text_embeddings_carry_no_autograd_graph(bb):
+    """Text features leave the backbone as plain tensors, even when the caller records
+    gradients (a fine-tuned method trains on them: a graph here made every training step
+    backpropagate into the text tower, and fail on the second step)."""
+    with torch.enable_grad():
+        text = bb.encode_text(["a dog barks", "rain on a roof"])
+    assert text.grad_fn is None and not text.requires_grad
+
+
+def test_random_backbones_refuse_a_checkpoint_in_one_line():
+    with pytest.raises(BackboneError) as info:
+        get_backbone("clap-tiny-random", checkpoint="/some/dir")
+    assert "\n" not in str(info.value) and "--backbone clap --checkpoint" in str(info.value)

@@ -16,6 +16,7 @@ from mgcl.methods import TextFeatures
 
 N_CLASSES = 5
 DIM = 32
+FRAME_STEP = 0.2  # seconds per frame, as a backbone's (aisfx: 0.186)
 
 
 def centres(n_classes: int = N_CLASSES, dim: int = DIM, seed: int = 0) -> torch.Tensor:
@@ -35,7 +36,7 @@ def make_features(labels, class_centres: torch.Tensor, noise: float = 0.25, fram
     frames = l2_normalize(clip[:, None] + frame_noise * torch.randn(n, t_max, d, generator=g) / d**0.5 * 2)
     mask = torch.arange(t_max)[None] < lengths[:, None]
     frames = frames * mask.unsqueeze(-1)
-    return AudioFeatures(clip, frames, mask)
+    return AudioFeatures(clip, frames, mask, frame_step=FRAME_STEP)
 
 
 def make_text(class_centres: torch.Tensor, n_desc: int = 3, noise: float = 0.3, seed: int = 0,

@@ -13,9 +13,10 @@ from mgcl.methods.common import (
     centre,
     class_means,
     class_text_weights,
-    entropy_scale,
+    branch_spread,
     one_hot,
     pad_sets,
+    segment_frames,
     segment_starts,
     segments,
     view_weights,
@@ -99,11 +100,32 @@ def test_pad_sets_masks_padding():
     assert torch.equal(out[2, 0], 2 * torch.ones(3)) and torch.equal(out[2, 1], torch.zeros(3))
 
 
-def test_entropy_scale_is_mean_std_over_classes():
+def test_branch_spread_is_mean_std_over_classes():
     z = torch.tensor([[0.0, 2.0], [0.0, 4.0]])
     expected = (torch.tensor([0.0, 2.0]).std() + torch.tensor([0.0, 4.0]).std()) / 2
-    assert entropy_scale(z).item() == pytest.approx(expected.item())
-    assert entropy_scale(torch.zeros(3, 4)).item() > 0  # never divides by zero
+    assert branch_spread(z).item() == pytest.approx(expected.item())
+    assert branch_spread(torch.zeros(3, 4)).item() > 0  # never divides by zero
+
+
+def test_branch_spread_is_floored_relative_to_the_branch_size():
+    # a near-constant branch (all classes ~5, differences ~1e-6): the old absolute floor of
+    # 1e-6 blew it up to unit spread; the relative floor keeps it at ~1e-6 / 5e-3
+    g = torch.Generator().manual_seed(0)
+    z = 5.0 + 1e-6 * torch.randn(20, 4, generator=g)
+    sigma = branch_spread(z).item()
+    assert sigma == pytest.approx(1e-3 * 5.0, rel=1e-4)
+    assert (z / sigma).std(dim=1).mean().item() < 1e-3
+
+
+def test_segment_frames_turn_seconds_into_each_backbones_frames():
+    aisfx_step = 8 * 1024 / 44100  # one aisfx time step
+    assert segment_frames((2.2, 0.55), aisfx_step) == (12, 3)  # the values aisfx results were set with
+    assert segment_frames((2.2, 0.55), 10 / 32) == (7, 2)  # CLAP: 32 frames per 10 s window
+    assert segment_frames((0.01, 0.01), 10 / 32) == (1, 1)  # never below one frame
+    with pytest.raises(ValueError, match="frame step"):
+        segment_frames((2.2, 0.55), None)
+    with pytest.raises(ValueError, match="positive"):
+        segment_frames((0.0, 0.55), 0.2)
 
 
 def test_segment_starts_keep_full_windows_only():

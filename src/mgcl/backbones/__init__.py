@@ -24,7 +24,8 @@ _REGISTRY: dict[str, tuple[str, str]] = {
     ),
     "clap-random": (
         "mgcl.backbones.clap:random_clap",
-        "full-size CLAP architecture with RANDOM weights (benchmarks only, meaningless output)",
+        "the released CLAP architecture (153.5 M parameters, published audio settings) with RANDOM "
+        "weights and a BPE tokenizer trained on mgcl's descriptions (speed/memory checks only, meaningless output)",
     ),
     "clap-tiny-random": (
         "mgcl.backbones.clap:tiny_random_clap",

@@ -208,17 +208,20 @@ class AisfxBackbone:
     Parameters
     ----------
     device: torch device (default: cuda when available, else cpu).
-    max_blocks: blocks per network forward (bounds memory for long clips).
+    batch_size: blocks (2.3 s each) per network forward (bounds memory for long clips).
     """
 
     name = "aisfx"
     sample_rate = SAMPLE_RATE
     dim = 512
+    frame_step = POOL * HOP / SAMPLE_RATE  # 0.1858 s: one time step of a block
     has_text = False
 
-    def __init__(self, device: str | None = None, max_blocks: int = 64):
+    def __init__(self, device: str | None = None, batch_size: int = 64):
+        if int(batch_size) != batch_size or batch_size < 1:
+            raise BackboneError(f"batch_size must be a positive integer, got {batch_size}")
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        self.max_blocks = max_blocks
+        self.batch_size = int(batch_size)
         path = checkpoint_path()
         self.net = AisfxNet()
         self.net.load_state_dict(load_checkpoint(path))
@@ -229,8 +232,8 @@ class AisfxBackbone:
     def block_features(self, blocks: torch.Tensor) -> torch.Tensor:
         """(n_blocks, 100, 96) -> (n_blocks, 512, 12) frame features, in chunks."""
         outs = [
-            self.net(blocks[i : i + self.max_blocks].to(self.device)).float().cpu()
-            for i in range(0, blocks.shape[0], self.max_blocks)
+            self.net(blocks[i : i + self.batch_size].to(self.device)).float().cpu()
+            for i in range(0, blocks.shape[0], self.batch_size)
         ]
         return torch.cat(outs)
 
@@ -248,7 +251,7 @@ class AisfxBackbone:
             layout, n_valid = frame_layout(spec.shape[0])
             frames = torch.cat([f[b, :, :k].T for b, k in layout])[:n_valid]
             items.append((clip, l2_normalize(frames)))
-        return AudioFeatures.stack(items)
+        return AudioFeatures.stack(items, frame_step=self.frame_step)
 
     def encode_text(self, texts: Sequence[str]) -> torch.Tensor:
         raise BackboneError("backbone 'aisfx' is audio-only: it has no text encoder")

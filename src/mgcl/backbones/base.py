@@ -21,11 +21,16 @@ class AudioFeatures:
     clip:       (B, D) float32, each row L2-normalised.
     frames:     (B, T, D) float32, each real frame L2-normalised, padded frames zero.
     frame_mask: (B, T) bool, True where the frame covers real audio (not padding/repeats).
+    frame_step: seconds between the starts of consecutive frames (the backbone's frame
+                rate: aisfx 0.186 s, CLAP 0.3125 s), or None when unknown. Methods that
+                work on stretches of time (the fine cache's segments) convert seconds to
+                frames with it.
     """
 
     clip: torch.Tensor
     frames: torch.Tensor
     frame_mask: torch.Tensor
+    frame_step: float | None = None
 
     def __post_init__(self) -> None:
         b, d = self.clip.shape
@@ -46,7 +51,7 @@ class AudioFeatures:
             index = [index]
         clip, frames, mask = self.clip[index], self.frames[index], self.frame_mask[index]
         t = int(mask.sum(dim=1).max()) if mask.numel() else 0
-        return AudioFeatures(clip, frames[:, : max(t, 1)], mask[:, : max(t, 1)])
+        return AudioFeatures(clip, frames[:, : max(t, 1)], mask[:, : max(t, 1)], self.frame_step)
 
     @property
     def dim(self) -> int:
@@ -61,11 +66,14 @@ class AudioFeatures:
     @staticmethod
     def cat(parts: Sequence["AudioFeatures"]) -> "AudioFeatures":
         """Concatenate batches along the clip axis, padding frames to the longest.  -> (ΣB, T, D)"""
+        steps = {p.frame_step for p in parts}
+        if len(steps) > 1:
+            raise ValueError(f"cannot concatenate features of different frame steps {sorted(map(str, steps))}")
         frames, mask = cat_padded([(p.frames, p.frame_mask) for p in parts])
-        return AudioFeatures(torch.cat([p.clip for p in parts]), frames, mask)
+        return AudioFeatures(torch.cat([p.clip for p in parts]), frames, mask, steps.pop() if steps else None)
 
     @staticmethod
-    def stack(items: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> "AudioFeatures":
+    def stack(items: Sequence[tuple[torch.Tensor, torch.Tensor]], frame_step: float | None = None) -> "AudioFeatures":
         """Pad per-clip ``(clip (D,), frames (T_i, D))`` pairs into one batch with a mask."""
         if len(items) == 0:
             raise ValueError("cannot stack zero clips")
@@ -77,7 +85,7 @@ class AudioFeatures:
         for i, (_, f) in enumerate(items):
             frames[i, : f.shape[0]] = f.float()
             mask[i, : f.shape[0]] = True
-        return AudioFeatures(clip, frames, mask)
+        return AudioFeatures(clip, frames, mask, frame_step)
 
 
 def cat_padded(parts: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -105,6 +113,7 @@ class Backbone(Protocol):
                  checkpoint, preprocessing version); keys the feature store.
     sample_rate: rate (Hz) that ``encode_audio`` expects.
     dim:         embedding dimension D.
+    frame_step:  seconds between consecutive frames of ``encode_audio``'s output.
     has_text:    True when ``encode_text`` works.
 
     Optional: ``frame_spans(n_samples, n_frames=None) -> (T, 2)`` start/end seconds of each
@@ -116,6 +125,7 @@ class Backbone(Protocol):
     identity: str
     sample_rate: int
     dim: int
+    frame_step: float
     has_text: bool
 
     def encode_audio(self, waveforms: Sequence[np.ndarray]) -> AudioFeatures:

@@ -2,23 +2,28 @@
 
 Data flow for ``encode_audio`` (W = the feature extractor's ``max_length_s``, 10 s):
 
-    clip (any length) -> consecutive W-second windows (last one shorter)
-      -> ClapFeatureExtractor (repeat-pads short windows, never crops)
+    clip (any length) -> consecutive W-second windows; a clip longer than W ends with the
+         window of its final W seconds (overlapping the one before: no padding)
+      -> ClapFeatureExtractor (repeat-pads a clip shorter than W, never crops)
       -> ClapModel.get_audio_features -> window embedding (D,)
          + audio tower last_hidden_state (C, F, Tw) -> mean over F -> audio_projection
            -> Tw frame embeddings (Tw, D)
       -> clip embedding = normalise(mean of normalised window embeddings, weighted by
                             the real length of each window)
-         frames = concatenation of the windows' frames, mask = frames that start in real audio
+         frames = concatenation of the windows' frames that cover new audio (a padded
+         window's repeats, an overlapping last window's already-covered start: masked)
 
 Everything runs in eval mode under ``torch.no_grad``; outputs are float32 CPU tensors.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from contextlib import contextmanager
+from functools import lru_cache
+from importlib import resources
 from typing import Any, Iterator, Sequence
 
 import numpy as np
@@ -31,7 +36,7 @@ from mgcl.identity import stable_hash, weights_stamp
 DEFAULT_CHECKPOINT = "laion/clap-htsat-unfused"
 
 # Bump whenever windowing / pooling / masking changes: it is part of ``identity``.
-PREPROCESSING_VERSION = "pp2"  # pp2: windows weighted by real length
+PREPROCESSING_VERSION = "pp3"  # pp2: windows weighted by real length; pp3: overlapping last window
 
 TEXT_BATCH_SIZE = 64
 
@@ -45,23 +50,48 @@ _TINY_CHARS = list("abcdefghijklmnopqrstuvwxyz0123456789 .,'-!?")
 # --------------------------------------------------------------------------------------
 
 
-def split_windows(waveform: np.ndarray, window: int) -> list[np.ndarray]:
-    """Cut a 1-D waveform (S,) into consecutive windows of ``window`` samples.
+def split_windows(waveform: np.ndarray, window: int) -> list[tuple[np.ndarray, int]]:
+    """Cut a 1-D waveform (S,) into windows of ``window`` samples: ``[(piece, new), ...]``.
 
-    Returns ``ceil(S / window)`` arrays; all have ``window`` samples except the last,
-    which holds the remainder (1..window samples). No overlap, no padding.
+    A clip of at most ``window`` samples is one piece (the feature extractor repeat-pads
+    it). A longer clip gives its ``S // window`` consecutive full windows, then, when
+    ``r = S mod window > 0``, the window of its final ``window`` samples, which overlaps the
+    one before and brings ``new = r`` samples not seen yet (every other piece: all of its
+    samples). No piece is padded, so no window of a long clip repeats a snippet of audio.
     """
-    n = max(1, math.ceil(len(waveform) / window))
-    return [waveform[k * window : (k + 1) * window] for k in range(n)]
+    n = len(waveform)
+    if n <= window:
+        return [(waveform, n)]
+    full, rest = divmod(n, window)
+    pieces = [(waveform[k * window : (k + 1) * window], window) for k in range(full)]
+    if rest:
+        pieces.append((waveform[n - window :], rest))
+    return pieces
 
 
 def valid_frames(real_samples: int, window: int, frames_per_window: int) -> int:
-    """Number of frames of a window that start inside real audio.
+    """Number of frames of a window that cover ``real_samples`` samples not seen before.
 
-    Frame j of a window covers ``[j*window/T, (j+1)*window/T)`` samples, so it is real
-    iff ``j*window < real_samples*T``: the count is ``ceil(real_samples*T/window)``.
+    Frame j of a window covers ``[j*window/T, (j+1)*window/T)``: for a repeat-padded window
+    (the audio at its start) the real frames are those starting inside the audio; for an
+    overlapping last window (the new audio at its end) those ending inside the new part.
+    Either way the count is ``ceil(real_samples*T/window)``.
     """
     return min(frames_per_window, -(-real_samples * frames_per_window // window))
+
+
+def frames_per_window(audio_config) -> int:
+    """Frames T of one window in HTSAT's ``last_hidden_state`` (B, C, F, T).
+
+    HTSAT folds the (spec_size x spec_size) mel image back to time: after ``len(depths) - 1``
+    patch merges of a grid of ``spec_size / patch_stride`` it has ``g`` time steps per row and
+    ``spec_size // num_mel_bins`` rows of time:  T = (spec_size // num_mel_bins) · g.
+    Released models: 4 · 8 = 32 (0.3125 s per frame); the tiny test model: 4 · 16 = 64.
+    """
+    stride = audio_config.patch_stride
+    stride = stride[1] if isinstance(stride, (list, tuple)) else stride
+    grid = audio_config.spec_size // 2 ** (len(audio_config.depths) - 1) // stride
+    return (audio_config.spec_size // audio_config.num_mel_bins) * grid
 
 
 def extract_window_features(
@@ -197,6 +227,7 @@ class ClapBackbone:
         self.max_length_s = fe.max_length_s
         self.window_samples = int(round(fe.max_length_s * fe.sampling_rate))
         self.truncation = "fusion" if config.audio_config.enable_fusion else "rand_trunc"
+        self.frames_per_window = frames_per_window(config.audio_config)
         self._check_shapes()
         text_cfg = config.text_config
         self._max_text_len = min(
@@ -232,6 +263,12 @@ class ClapBackbone:
         prep = f"{PREPROCESSING_VERSION}-w{self.max_length_s}s-{self.truncation}"
         return f"clap:{self.checkpoint}:{digest}:{prep}"
 
+    @property
+    def frame_step(self) -> float:
+        """Seconds between consecutive frames: ``max_length_s / frames_per_window`` (0.3125 s
+        for the released models)."""
+        return float(self.max_length_s) / self.frames_per_window
+
     def __repr__(self) -> str:
         return f"ClapBackbone(name={self.name!r}, identity={self.identity!r}, device={str(self.device)!r})"
 
@@ -260,65 +297,68 @@ class ClapBackbone:
     def encode_audio(self, waveforms: Sequence[np.ndarray]) -> AudioFeatures:
         """Float32 mono waveforms at 48 kHz (any lengths) -> AudioFeatures.
 
-        clip (B, D); frames (B, n_windows_max*Tw, D) with Tw frames per window (32 for the
-        released models, ~0.31 s each); frame_mask (B, n_windows_max*Tw) True for frames
-        starting inside real audio. Masked frames are zero.
+        clip (B, D): the normalised mean of the window embeddings, each weighted by the
+        samples it brings (:func:`split_windows`); frames (B, T, D): per window, its frames
+        that cover new audio (:func:`valid_frames`; Tw = 32 per window for the released
+        models, ``frame_step`` = 0.3125 s each), concatenated; frame_mask (B, T) True for
+        them. Masked frames are zero.
         """
-        owner, windows, real = [], [], []
+        owner, windows, new = [], [], []
         for i, w in enumerate(waveforms):
             w = np.asarray(w, dtype=np.float32)
             if w.ndim != 1 or w.size == 0:
                 raise AudioError(f"waveform {i}", f"expected non-empty mono audio, got shape {w.shape}")
-            for piece in split_windows(w, self.window_samples):
+            for piece, n_new in split_windows(w, self.window_samples):
                 owner.append(i)
                 windows.append(piece)
-                real.append(len(piece))
+                new.append(n_new)
         b = len(waveforms)
         if b == 0:
-            return AudioFeatures(
-                torch.zeros(0, self.dim), torch.zeros(0, 0, self.dim), torch.zeros(0, 0, dtype=torch.bool)
-            )
+            return AudioFeatures(torch.zeros(0, self.dim), torch.zeros(0, 0, self.dim),
+                                 torch.zeros(0, 0, dtype=torch.bool), frame_step=self.frame_step)
 
         win_clip, win_frames = self._encode_windows(windows)
         tw = win_frames.shape[1]
-        n_win = np.bincount(owner, minlength=b)
+        if tw != self.frames_per_window:  # a tower whose layout differs from HTSAT's
+            raise BackboneError(f"CLAP audio tower gave {tw} frames per window, expected "
+                                f"{self.frames_per_window} from its config")
+        counts = [valid_frames(n, self.window_samples, tw) for n in new]
+        n_frames = np.bincount(owner, weights=counts, minlength=b).astype(int)
         clip = torch.zeros(b, self.dim)
-        frames = torch.zeros(b, int(n_win.max()) * tw, self.dim)
-        mask = torch.zeros(b, int(n_win.max()) * tw, dtype=torch.bool)
-        slot = np.zeros(b, dtype=int)
+        frames = torch.zeros(b, int(n_frames.max()), self.dim)
+        mask = torch.zeros(b, int(n_frames.max()), dtype=torch.bool)
+        filled = np.zeros(b, dtype=int)
         for k, i in enumerate(owner):
-            clip[i] += win_clip[k] * real[k]  # windows weigh by their real length
-            n_real = valid_frames(real[k], self.window_samples, tw)
-            t0 = slot[i] * tw
-            frames[i, t0 : t0 + n_real] = win_frames[k, :n_real]
-            mask[i, t0 : t0 + n_real] = True
-            slot[i] += 1
-        return AudioFeatures(l2_normalize(clip), frames, mask)
+            clip[i] += win_clip[k] * new[k]  # windows weigh by the audio they bring
+            n, t0 = counts[k], filled[i]
+            # a padded window's real frames come first; an overlapping last window's new ones last
+            part = win_frames[k, :n] if len(windows[k]) < self.window_samples else win_frames[k, tw - n :]
+            frames[i, t0 : t0 + n] = part
+            mask[i, t0 : t0 + n] = True
+            filled[i] += n
+        return AudioFeatures(l2_normalize(clip), frames, mask, frame_step=self.frame_step)
+
+    def frame_spans(self, n_samples: int, n_frames: int | None = None) -> np.ndarray:
+        """(T, 2) start/end seconds of the frames ``encode_audio`` keeps for a clip of
+        ``n_samples`` samples (:func:`split_windows`, :func:`valid_frames`): frame j of a
+        window starting at sample s covers [s + j·W/Tw, s + (j+1)·W/Tw). ``n_frames`` is not
+        needed (the layout is exact)."""
+        window, tw = self.window_samples, self.frames_per_window
+        pieces = split_windows(np.empty(max(int(n_samples), 1), dtype=np.uint8), window)
+        spans, start = [], 0
+        for k, (piece, n_new) in enumerate(pieces):
+            n = valid_frames(n_new, window, tw)
+            first = 0 if len(piece) < window else tw - n
+            s0 = start if n_new == len(piece) else n_samples - window  # the overlapping last window
+            spans += [(s0 + j * window / tw, s0 + (j + 1) * window / tw) for j in range(first, first + n)]
+            start += len(piece)
+        return np.asarray(spans, dtype=np.float64).reshape(-1, 2) / self.sample_rate
 
     # -- text -------------------------------------------------------------------------
 
     @torch.no_grad()
-    def frame_spans(self, n_samples: int, n_frames: int | None = None) -> np.ndarray:
-        """(T, 2) start/end seconds of the real frames of a clip of ``n_samples`` samples:
-        consecutive windows of W samples, Tw frames each; frame j of window k covers
-        [k·W + j·W/Tw, k·W + (j+1)·W/Tw) and is real when it starts inside the audio.
-
-        Tw (32 for the released models) is read off ``n_frames``, the real frames of the
-        clip's features, when given; else 32.
-        """
-        window = self.window_samples
-        n_win = max(1, -(-n_samples // window))
-        real = [min(window, n_samples - k * window) for k in range(n_win)]
-        tw = 32
-        if n_frames:
-            tw = next((c for c in (32, 64, 16, 128, 8)
-                       if sum(valid_frames(r, window, c) for r in real) == n_frames), 32)
-        spans = [(k * window + j * window / tw, k * window + (j + 1) * window / tw)
-                 for k, r in enumerate(real) for j in range(valid_frames(r, window, tw))]
-        return np.asarray(spans, dtype=np.float64).reshape(-1, 2) / self.sample_rate
-
     def encode_text(self, texts: Sequence[str]) -> torch.Tensor:
-        """Sentences -> (N, D) L2-normalised text embeddings (CPU float32)."""
+        """Sentences -> (N, D) L2-normalised text embeddings (CPU float32, no autograd graph)."""
         texts = [str(t) for t in texts]
         if not texts:
             return torch.zeros(0, self.dim)
@@ -334,7 +374,7 @@ class ClapBackbone:
             ids, attn = tok["input_ids"].to(self.device), tok["attention_mask"].to(self.device)
             with capture_output(self.model.text_model) as tower:
                 res = self.model.get_text_features(input_ids=ids, attention_mask=attn)
-            out.append(joint_embedding(res, tower.get("pooled"), self.model.text_projection).float().cpu())
+            out.append(joint_embedding(res, tower.get("pooled"), self.model.text_projection).float().cpu().detach())
         return torch.cat(out)
 
 
@@ -395,12 +435,50 @@ def tiny_tokenizer():
     )
 
 
-def _random_backbone(config, feature_extractor, seed: int, name: str, **kw) -> ClapBackbone:
+@lru_cache(maxsize=1)
+def _corpus_bpe_json(vocab_size: int = 4000) -> str:
+    """A byte-level BPE (RoBERTa's kind of tokenizer) trained in code on the shipped class
+    descriptions (package data), serialised. Deterministic; about 0.3 s."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    texts = []
+    for f in sorted((resources.files("mgcl") / "concepts" / "data").iterdir(), key=lambda f: f.name):
+        if f.name.endswith(".json"):
+            for sentences in json.loads(f.read_text(encoding="utf-8"))["classes"].values():
+                texts += [str(t) for t in sentences]
+    tk = Tokenizer(models.BPE())
+    tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tk.decoder = decoders.ByteLevel()
+    tk.train_from_iterator(texts, trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=_TINY_SPECIALS, show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    return tk.to_str()
+
+
+def corpus_bpe_tokenizer(max_length: int = 512):
+    """A byte-level BPE ``PreTrainedTokenizerFast`` of 4,000 tokens trained on the shipped
+    descriptions (no download): ``<s>``=0, ``<pad>``=1, ``</s>``=2, ``<unk>``=3 as CLAP's
+    RoBERTa. On those sentences it gives 18 tokens on average and at most 33 with ``<s>``
+    and ``</s>``, about what RoBERTa's 50,265-token BPE gives them; other text takes more."""
+    from tokenizers import Tokenizer, processors
+    from transformers import PreTrainedTokenizerFast
+
+    tk = Tokenizer.from_str(_corpus_bpe_json())
+    tk.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>", special_tokens=[("<s>", 0), ("</s>", 2)])
+    return PreTrainedTokenizerFast(tokenizer_object=tk, bos_token="<s>", eos_token="</s>",
+                                   pad_token="<pad>", unk_token="<unk>", model_max_length=max_length)
+
+
+def _random_backbone(config, feature_extractor, tokenizer, seed: int, name: str, **kw) -> ClapBackbone:
     from transformers import ClapModel, ClapProcessor
 
+    if "checkpoint" in kw:
+        raise BackboneError(f"backbone '{name}' has random weights and takes no checkpoint "
+                            "(for a real checkpoint: --backbone clap --checkpoint ID_OR_DIR)")
     torch.manual_seed(seed)
     model = ClapModel(config)
-    processor = ClapProcessor(feature_extractor=feature_extractor, tokenizer=tiny_tokenizer())
+    processor = ClapProcessor(feature_extractor=feature_extractor, tokenizer=tokenizer)
     fusion = "fused" if config.audio_config.enable_fusion else "unfused"
     digest = stable_hash(config.to_dict(), feature_extractor.to_dict())
     identity = f"{name}:seed={seed}:{fusion}:{digest}:{PREPROCESSING_VERSION}"
@@ -444,15 +522,22 @@ def tiny_random_clap(seed: int = 0, enable_fusion: bool = False, **kw) -> ClapBa
     fe = ClapFeatureExtractor(
         feature_size=16, sampling_rate=48_000, max_length_s=10, hop_length=1920, fft_window_size=2048
     )
-    return _random_backbone(config, fe, seed, "clap-tiny-random", **kw)
+    return _random_backbone(config, fe, tiny_tokenizer(), seed, "clap-tiny-random", **kw)
 
 
 def random_clap(seed: int = 0, **kw) -> ClapBackbone:
-    """Full-size CLAP architecture (``ClapConfig()`` defaults) with RANDOM weights.
+    """The released CLAP architecture (``ClapConfig()``: HTSAT-tiny audio tower, RoBERTa-base
+    text tower, 153.5 M parameters) with RANDOM weights and ``laion/clap-htsat-unfused``'s
+    published feature-extractor settings (64 mel bins, 50 Hz - 14 kHz, hop 480, 10 s windows,
+    ``rand_trunc``).
 
-    Same compute as ``laion/clap-htsat-unfused``; for speed benchmarks only. Text goes
-    through the tiny character tokenizer (text speed is irrelevant there).
+    Same compute and memory as the real model, meaningless outputs: for speed and memory
+    benchmarks and the real-size smoke test. Its tokenizer is :func:`corpus_bpe_tokenizer`
+    (a byte-level BPE like RoBERTa's, but trained on mgcl's shipped descriptions, 4,000
+    tokens), so text costs about what it costs with the real tokenizer.
+    ``kw`` goes to :class:`ClapBackbone` (device, batch_size).
     """
     from transformers import ClapConfig, ClapFeatureExtractor
 
-    return _random_backbone(ClapConfig(), ClapFeatureExtractor(), seed, "clap-random", **kw)
+    fe = ClapFeatureExtractor(frequency_min=50, frequency_max=14000, truncation="rand_trunc")
+    return _random_backbone(ClapConfig(), fe, corpus_bpe_tokenizer(), seed, "clap-random", **kw)

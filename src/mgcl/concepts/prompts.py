@@ -49,7 +49,7 @@ def class_text_features(
         d = (descriptions or {}).get(c) or (descriptions or {}).get(n) or []
         desc_lists.append(list(d))
     flat = [s for d in desc_lists for s in d]
-    emb = backbone.encode_text(sentences + flat)
+    emb = backbone.encode_text(sentences + flat).detach()  # features, never a graph into the text tower
     prompts = l2_normalize(emb[: len(sentences)].reshape(len(names), len(templates), -1).mean(1))
     rest, out = emb[len(sentences):], []
     for d in desc_lists:

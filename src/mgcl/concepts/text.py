@@ -103,7 +103,8 @@ def text_features(backbone, classes: Sequence[str], descriptions: dict | None,
 
     text = class_text_features(backbone, classes, descriptions)
     if captions is not None:
-        text.captions = backbone.encode_text(list(captions)) if len(captions) else torch.zeros(0, backbone.dim)
+        text.captions = (backbone.encode_text(list(captions)).detach() if len(captions)
+                         else torch.zeros(0, backbone.dim))
     return text
 
 

@@ -65,4 +65,4 @@ def augment(feats: AudioFeatures, gen: torch.Generator, min_frac: float = 0.6, d
     frames = feats.frames * new.unsqueeze(-1)
     order = torch.argsort((~new).float(), dim=1, stable=True)
     frames = torch.gather(frames, 1, order.unsqueeze(-1).expand_as(frames))
-    return AudioFeatures(clip, frames, torch.gather(new, 1, order))
+    return AudioFeatures(clip, frames, torch.gather(new, 1, order), feats.frame_step)

@@ -78,10 +78,36 @@ def pad_sets(sets: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     return out, mask
 
 
-def entropy_scale(logits: torch.Tensor) -> torch.Tensor:
-    """Divide each branch's logits by their standard deviation over classes (mean over
-    queries), so that branch weights are comparable across branches.  (Q, C) -> scalar."""
-    return logits.std(dim=1).mean().clamp_min(1e-8)
+#: A branch whose logits vary across classes by less than this fraction of their own size
+#: carries no information: its spread is floored there instead of being blown up to 1.
+RELATIVE_SPREAD_FLOOR = 1e-3
+
+
+def branch_spread(logits: torch.Tensor) -> torch.Tensor:
+    """σ = max(mean_q std_c z_qc,  1e-3 · rms(z),  1e-6): the scale a branch's logits are
+    divided by before branches are weighted.  (Q, C) -> scalar
+
+    The relative floor keeps a near-constant branch (all classes' scores equal up to noise,
+    e.g. a captioner that says the same thing of every clip) from being amplified into a
+    full-size random signal: divided by σ its logits still vary by at most 1e-3 of a unit.
+    """
+    std = logits.std(dim=1).mean()
+    rms = logits.pow(2).mean().sqrt()
+    return torch.maximum(std, RELATIVE_SPREAD_FLOOR * rms).clamp_min(1e-6)
+
+
+def segment_frames(seconds: tuple[float, float], frame_step: float | None) -> tuple[int, int]:
+    """A (window, hop) in seconds -> in frames of ``frame_step`` seconds, each at least 1.
+
+    (2.2, 0.55) s -> (12, 3) frames of aisfx (0.186 s), (7, 2) of CLAP (0.3125 s).
+    """
+    if frame_step is None or not frame_step > 0:
+        raise ValueError("these features carry no frame step (seconds per frame): build them with a "
+                         "backbone, or give AudioFeatures(..., frame_step=seconds)")
+    window, hop = (float(x) for x in seconds)
+    if not (window > 0 and hop > 0):
+        raise ValueError(f"segment window and hop must be positive seconds, got ({window}, {hop})")
+    return max(1, round(window / frame_step)), max(1, round(hop / frame_step))
 
 
 def segment_starts(n_real: torch.Tensor, window: int, hop: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -8,13 +8,17 @@ Branches (DESIGN §1), each a small pure function and each switchable by name:
     ft  fine text (OT)   z_c = s · ot_sim(F, E_c ∪ {p_c})                                  text
     gc  caption cache    z = exp(-β_g (1 - a Gᵀ)) Y,    G = support caption embeddings      text
 
-    z = Σ_b α_b z_b / σ_b        (σ_b: the branch's logit spread on the support, fixed at fit)
+    z = Σ_b α_b z_b / σ_b        (σ_b: the branch's logit spread on the support, fixed at fit,
+                                  floored relative to its size: :func:`~mgcl.methods.common.branch_spread`)
 
 Audio-side branches work on embeddings centred on the support mean (ã = normalise(a - μ),
 F̃ likewise with the mean support segment): ReLU features share a large common component
 that otherwise dominates every similarity. The fine cache's rows F are ``segment``
 windows of frames, max-pooled (:func:`~mgcl.methods.common.segments`; aisfx's single
-frames are not embeddings, its max over a network block is). Each segment is weighed by its
+frames are not embeddings, its max over a network block is). ``segment`` is in seconds
+(default 2.2 s every 0.55 s), turned into frames with the features' ``frame_step`` at fit
+(``segment_frames_``): 12 every 3 frames of aisfx, 7 every 2 of CLAP, so a 4 s clip has
+4 segments with either. Each segment is weighed by its
 saliency, softmax_t(τ · ||F_t - μ_F||) (segments far from the average background segment
 carry the event; τ = 16 lets about one segment per clip carry the match, which is what an
 event at a random onset in a long clip needs), and OT is solved only against each
@@ -49,11 +53,13 @@ from mgcl.errors import MgclError
 from mgcl.methods.augment import augment_clip_and_mask
 from mgcl.methods.base import Method, SupportViews, TextFeatures
 from mgcl.methods.common import (
+    branch_spread,
     cache_logits,
     centre,
     class_text_weights,
     one_hot,
     pad_sets,
+    segment_frames,
     segments,
     view_weights,
     zero_shot_logits,
@@ -74,9 +80,10 @@ DEFAULT_ALPHA = {"fc": 0.25}
 #: weakest alone at few shots). Set once on UrbanSound8K folds 1 and 2 against each other;
 #: fold 10, the reported test fold, was never used for it.
 DEFAULT_BRANCH_WEIGHTS = {"lin": 1.0, "cc": 1.0, "fp": 0.25}
-#: The fine cache's grain: max over windows of 12 frames, every 3 frames (aisfx: 2.2 s, its
-#: network's pooling window, every 0.56 s; CLAP: 3.7 s every 0.9 s). See ``segments``.
-SEGMENT = (12, 3)
+#: The fine cache's grain in seconds: max over windows of ~2.2 s every ~0.55 s. aisfx: 12 of
+#: its 0.186 s frames (its network's pooling window) every 3, the values the aisfx results
+#: were set with; CLAP: 7 of its 0.3125 s frames every 2. See ``segments``, ``segment_frames``.
+SEGMENT = (2.2, 0.55)
 
 
 # ----------------------------------------------------------------------------- formulas
@@ -139,11 +146,11 @@ class MGCL(Method):
         default_alpha: dict | None = None,
         default_beta: dict | None = None,
         cv_rounds: int = 2,
-        segment: tuple[int, int] | None = SEGMENT,
+        segment: tuple[float, float] | None = SEGMENT,
         augment: tuple[str, ...] = DEFAULT_VIEWS,
         view_weight: float | None = 1.0,
     ):
-        self.segment = None if segment is None else tuple(int(x) for x in segment)
+        self.segment = None if segment is None else tuple(segment)
         self.augment = tuple(augment)
         self.view_weight = view_weight
         self.branches = tuple(branches)
@@ -192,6 +199,10 @@ class MGCL(Method):
                             f"got {self.view_weight!r}")
         self.branches_ = self._active(text)
         self.mean_ = support.clip.mean(0)
+        try:  # the fine cache's (window, hop) in this backbone's frames
+            self.segment_frames_ = None if self.segment is None else segment_frames(self.segment, support.frame_step)
+        except ValueError as exc:
+            raise MgclError(f"segment: {exc}") from None
         fine, fine_mask = self._fine(support)
         self.fine_mean_ = fine[fine_mask].mean(0)
         # audio cache keys: the N clips, then their views (labelled as their clip); the centres
@@ -220,11 +231,11 @@ class MGCL(Method):
         self.beta_.update({b: v for b, v in (self.default_beta or {}).items() if b in self.beta_})
 
     def _fine(self, feats: AudioFeatures) -> tuple[torch.Tensor, torch.Tensor]:
-        """The fine grain of a batch: its ``segment`` max-pooled windows of frames, or its
-        frames when ``segment`` is None.  -> rows (B, S, D), mask (B, S)"""
-        if self.segment is None:
+        """The fine grain of a batch: its max-pooled windows of ``segment_frames_`` frames, or
+        its frames when ``segment`` is None.  -> rows (B, S, D), mask (B, S)"""
+        if self.segment_frames_ is None:
             return feats.frames, feats.frame_mask
-        return segments(feats.frames, feats.frame_mask, *self.segment)
+        return segments(feats.frames, feats.frame_mask, *self.segment_frames_)
 
     def _row_weights(self, labels: torch.Tensor, views: SupportViews) -> torch.Tensor:
         """Weights of the rows clips-then-views (cache keys, mgcl_f's training rows): 1 per clip,
@@ -278,9 +289,8 @@ class MGCL(Method):
         return z
 
     def _spread(self, sims: dict, values: torch.Tensor, beta: dict) -> dict:
-        """σ_b: mean over clips of the std over classes of branch b's logits (≥ 1e-6)."""
-        return {b: float(self._branch(b, sims[b], values, beta).std(dim=1).mean().clamp_min(1e-6))
-                for b in self.branches_}
+        """σ_b of each branch's logits (:func:`~mgcl.methods.common.branch_spread`)."""
+        return {b: float(branch_spread(self._branch(b, sims[b], values, beta))) for b in self.branches_}
 
     # ---------------------------------------------------------------- selection
     def _cross_validate(self, sims: dict, labels: torch.Tensor) -> None:
@@ -300,7 +310,7 @@ class MGCL(Method):
                 sim = sim[held][:, keep] if b in CACHE_BRANCHES else sim[held]
                 for beta_b in (self.betas + (self.beta_[b],) if b in self.beta_ else (None,)):
                     z = self._branch(b, sim, self.values_[keep], {b: beta_b})
-                    fold[b, beta_b] = z / z.std(dim=1).mean().clamp_min(1e-6)
+                    fold[b, beta_b] = z / branch_spread(z)
             tables.append((fold, labels[held]))
 
         def score(alpha, beta):
@@ -495,7 +505,7 @@ class MGCLF(MGCL):
         cv_rule: str = "one_se",
         augment: tuple[str, ...] = DEFAULT_VIEWS,
         seed: int = 0,
-        segment: tuple[int, int] | None = SEGMENT,
+        segment: tuple[float, float] | None = SEGMENT,
         view_weight: float | None = None,  # views weigh 1 / K_c each in the head and the loss
     ):
         super().__init__(branches, ablate, eps, saliency, topk, alphas, betas, default_alpha, default_beta, cv_rounds,
@@ -677,7 +687,7 @@ class MGCLF(MGCL):
         p0 = self._init_params(view, labels, text, views)
         with torch.no_grad():
             terms, _ = self._terms(p0, view, self.values_, captions)
-        self.fspread_ = {b: float(t.std(dim=1).mean().clamp_min(1e-6)) for b, t in terms.items()}
+        self.fspread_ = {b: float(branch_spread(t)) for b, t in terms.items()}
         self.epochs_, weights = self._choose_epochs_and_weights(support, view, labels, text, captions, views)
         rows, y_rows, group, source, weight = self._rows(support, labels, views)
         self.params_, _ = self._train(p0, rows, y_rows, self.values_, captions, self.epochs_,
