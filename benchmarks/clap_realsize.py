@@ -83,8 +83,13 @@ def run_measured(args: list[str], env: dict | None = None) -> dict:
             peak_mb = int(text) / 1024
         else:
             peak_mb = usage.ru_maxrss * (1 if sys.platform == "darwin" else 1024) / 2**20
-    return {"rc": proc.returncode, "seconds": round(seconds, 2), "peak_rss_mb": round(peak_mb, 1),
-            "stdout": stdout, "stderr": stderr[-2000:]}
+    return {
+        "rc": proc.returncode,
+        "seconds": round(seconds, 2),
+        "peak_rss_mb": round(peak_mb, 1),
+        "stdout": stdout,
+        "stderr": stderr[-2000:],
+    }
 
 
 def mgcl(*args: str) -> list[str]:
@@ -141,13 +146,17 @@ def window_speed(bb, batches: list[int], n_windows: int) -> dict:
         t0 = time.perf_counter()
         bb.encode_audio(waves)
         dt = time.perf_counter() - t0
-        out[str(b)] = {"windows": n_windows, "seconds": round(dt, 2), "windows_per_s": round(n_windows / dt, 3),
-                       "seconds_per_window": round(dt / n_windows, 3)}
+        out[str(b)] = {
+            "windows": n_windows,
+            "seconds": round(dt, 2),
+            "windows_per_s": round(n_windows / dt, 3),
+            "seconds_per_window": round(dt / n_windows, 3),
+        }
     return out
 
 
 def text_speed(bb, n: int) -> dict:
-    from mgcl.concepts.descriptions import load_descriptions
+    from mgcl.text.descriptions import load_descriptions
 
     env45 = load_descriptions("builtin", list(SYNTHETIC_CLASSES), warn=lambda m: None)
     sentences = [s for v in env45.values() for s in v][:n]
@@ -156,23 +165,34 @@ def text_speed(bb, n: int) -> dict:
     bb.encode_text(sentences)
     dt = time.perf_counter() - t0
     lengths = [len(bb.tokenizer(s)["input_ids"]) for s in sentences]
-    return {"sentences": len(sentences), "seconds": round(dt, 2), "seconds_per_sentence": round(dt / len(sentences), 4),
-            "tokens_mean": round(float(np.mean(lengths)), 1), "tokens_max": int(max(lengths))}
+    return {
+        "sentences": len(sentences),
+        "seconds": round(dt, 2),
+        "seconds_per_sentence": round(dt / len(sentences), 4),
+        "tokens_mean": round(float(np.mean(lengths)), 1),
+        "tokens_max": int(max(lengths)),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, required=True, help="results JSON")
-    ap.add_argument("--manifest", type=Path, default=DEFAULT_MANIFEST,
-                    help="labelled clips to draw the support and queries from (default: env45 in ../shared/data; "
-                    "synthetic clips when missing)")
+    ap.add_argument(
+        "--manifest",
+        type=Path,
+        default=DEFAULT_MANIFEST,
+        help="labelled clips to draw the support and queries from (default: env45 in ../shared/data; "
+        "synthetic clips when missing)",
+    )
     ap.add_argument("--classes", type=int, default=4)
     ap.add_argument("--per-class", type=int, default=3)
     ap.add_argument("--windows", type=int, default=16, help="10 s windows timed at each backbone batch")
     ap.add_argument("--batches", default="1,8,16")
     ap.add_argument("--sentences", type=int, default=60)
-    ap.add_argument("--methods", default="prototype,linear_probe,tip_adapter,tip_adapter_f,treff,zero_shot,"
-                    "zero_shot_desc,plot,mgcl,mgcl_f")
+    ap.add_argument(
+        "--methods",
+        default="prototype,linear_probe,tip_adapter,tip_adapter_f,treff,zero_shot,zero_shot_desc,plot,mgcl,mgcl_f",
+    )
     ap.add_argument("--store", type=Path, help="feature store (default: a fresh temporary folder)")
     args = ap.parse_args(argv)
 
@@ -180,8 +200,15 @@ def main(argv: list[str] | None = None) -> int:
 
     from mgcl.backbones import get_backbone
 
-    doc: dict = {"backbone": "clap-random", "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-                                                        "python": platform.python_version(), "torch": torch.__version__}}
+    doc: dict = {
+        "backbone": "clap-random",
+        "machine": {
+            "cpus": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+        },
+    }
     t0 = time.perf_counter()
     bb = get_backbone("clap-random", device="cpu")
     doc["build_seconds"] = round(time.perf_counter() - t0, 2)
@@ -208,13 +235,25 @@ def main(argv: list[str] | None = None) -> int:
         common = ["--backbone", "clap-random", "--store", store, "--backbone-batch-size", "16"]
         commands = {"embed": mgcl("embed", "--manifest", str(support), *common)}
         for m in args.methods.split(","):
-            commands[f"fit {m}"] = mgcl("fit", "--manifest", str(support), "--method", m, "--descriptions", "builtin",
-                                        "--out", str(tmp / f"model-{m}"), *common)
+            commands[f"fit {m}"] = mgcl(
+                "fit",
+                "--manifest",
+                str(support),
+                "--method",
+                m,
+                "--descriptions",
+                "builtin",
+                "--out",
+                str(tmp / f"model-{m}"),
+                *common,
+            )
         model = tmp / "model-mgcl_f"
-        commands["predict mgcl_f"] = mgcl("predict", str(model), *queries, "--store", store,
-                                          "--backbone-batch-size", "16")
-        commands["explain mgcl_f"] = mgcl("explain", str(model), queries[0], "--out", str(tmp / "why.png"),
-                                          "--store", store)
+        commands["predict mgcl_f"] = mgcl(
+            "predict", str(model), *queries, "--store", store, "--backbone-batch-size", "16"
+        )
+        commands["explain mgcl_f"] = mgcl(
+            "explain", str(model), queries[0], "--out", str(tmp / "why.png"), "--store", store
+        )
         doc["commands"] = {}
         for name, cmd in commands.items():
             r = run_measured(cmd)
@@ -224,8 +263,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name:24s} rc {r['rc']}  {r['seconds']:7.1f} s  peak RSS {r['peak_rss_mb']:7.1f} MB", flush=True)
     peak = max(v["peak_rss_mb"] for v in doc["commands"].values())
     ok = all(v["rc"] == 0 for v in doc["commands"].values())
-    doc["target"] = {"peak_rss_mb_max": peak, "limit_mb": RSS_TARGET_MB, "all_exit_0": ok,
-                     "met": ok and peak < RSS_TARGET_MB}
+    doc["target"] = {
+        "peak_rss_mb_max": peak,
+        "limit_mb": RSS_TARGET_MB,
+        "all_exit_0": ok,
+        "met": ok and peak < RSS_TARGET_MB,
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(doc, indent=2) + "\n")
     print(f"peak RSS of any command: {peak:.0f} MB (limit {RSS_TARGET_MB}); all exit 0: {ok} -> {args.out}")

@@ -25,10 +25,10 @@ from pathlib import Path
 
 import torch
 
-from mgcl.audio import load_audio
+from mgcl.audio.decode import load_audio
 from mgcl.backbones import get_backbone
 from mgcl.data.manifest import read_manifest
-from mgcl.features import FeatureStore, embed_sources
+from mgcl.store.features import FeatureStore, embed_sources
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "urbansound8k-3folds" / "manifest.csv"
 
@@ -76,7 +76,7 @@ def main(argv=None) -> int:
         for r in range(args.repeats):
             raw_times.append(timed(raw)[0])
             store = FeatureStore(tmp / f"store{r}", backbone.identity)
-            t, res = timed(lambda: embed_sources(backbone, paths, store, args.batch_size))
+            t, res = timed(lambda store=store: embed_sources(backbone, paths, store, args.batch_size))
             assert res.computed == len(paths) and not res.errors, res.errors
             cold_times.append(t)
         warm, res2 = timed(lambda: embed_sources(backbone, paths, store, args.batch_size))

@@ -43,14 +43,15 @@ def run(durations, shots, seeds, n_per_class, workdir: Path, store: Path, batch_
     from mgcl.cli import embed_rows, report_failures
     from mgcl.data.manifest import read_manifest
     from mgcl.data.synthetic import make_dataset
-    from mgcl.evaluate import encode_labels, few_shot_split
-    from mgcl.methods.mgcl import MGCL
+    from mgcl.evaluation.protocols import encode_labels, few_shot_split
+    from mgcl.methods.mgcl.training_free import MGCL
 
     backbone = get_backbone("aisfx")
     out = {}
     for duration in durations:
-        manifest = make_dataset(workdir / f"synthetic-{duration:g}s-n{n_per_class}", n_per_class=n_per_class,
-                                duration=duration, seed=1)
+        manifest = make_dataset(
+            workdir / f"synthetic-{duration:g}s-n{n_per_class}", n_per_class=n_per_class, duration=duration, seed=1
+        )
         rows = read_manifest(manifest)
         res = embed_rows(backbone, [r.path for r in rows], store, batch_size, desc=f"embedding {duration:g} s clips")
         if res.errors:
@@ -70,17 +71,29 @@ def run(durations, shots, seeds, n_per_class, workdir: Path, store: Path, batch_
                     acc[name].append(100.0 * float((m.predict(feats[q]) == y[q]).float().mean()))
             diff = np.array(acc["fine"]) - np.array(acc["coarse"])
             table[str(k)] = {
-                **{name: {"mean": round(float(np.mean(v)), 2), "std": round(float(np.std(v)), 2), "runs": v}
-                   for name, v in acc.items()},
-                "fine_minus_coarse": {"mean": round(float(diff.mean()), 2), "std": round(float(diff.std()), 2),
-                                      "wins": int((diff > 0).sum()), "seeds": seeds},
+                **{
+                    name: {"mean": round(float(np.mean(v)), 2), "std": round(float(np.std(v)), 2), "runs": v}
+                    for name, v in acc.items()
+                },
+                "fine_minus_coarse": {
+                    "mean": round(float(diff.mean()), 2),
+                    "std": round(float(diff.std()), 2),
+                    "wins": int((diff > 0).sum()),
+                    "seeds": seeds,
+                },
             }
-            print(f"{duration:4g} s  K={k:2d}  " + "  ".join(
-                f"{name} {np.mean(v):5.1f} ± {np.std(v):4.1f}" for name, v in acc.items())
+            print(
+                f"{duration:4g} s  K={k:2d}  "
+                + "  ".join(f"{name} {np.mean(v):5.1f} ± {np.std(v):4.1f}" for name, v in acc.items())
                 + f"   fine - coarse {diff.mean():+5.1f} ± {diff.std():.1f} (wins {int((diff > 0).sum())}/{seeds})",
-                flush=True)
-        out[f"{duration:g}s"] = {"clips": len(rows), "classes": len(classes),
-                                 "frames_per_clip": float(feats.frame_mask.sum(1).float().mean()), "shots": table}
+                flush=True,
+            )
+        out[f"{duration:g}s"] = {
+            "clips": len(rows),
+            "classes": len(classes),
+            "frames_per_clip": float(feats.frame_mask.sum(1).float().mean()),
+            "shots": table,
+        }
     return out
 
 
@@ -90,15 +103,26 @@ def main(argv=None) -> int:
     ap.add_argument("--shots", default="1,2,4")
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--n-per-class", type=int, default=20)
-    ap.add_argument("--workdir", type=Path, default=Path.home() / ".cache" / "mgcl" / "fine_vs_coarse",
-                    help="where the synthetic audio is written")
+    ap.add_argument(
+        "--workdir",
+        type=Path,
+        default=Path.home() / ".cache" / "mgcl" / "fine_vs_coarse",
+        help="where the synthetic audio is written",
+    )
     ap.add_argument("--store", type=Path, default=None, help="feature store (default: WORKDIR/features)")
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
-    results = run([float(d) for d in args.durations.split(",")], [int(k) for k in args.shots.split(",")],
-                  args.seeds, args.n_per_class, args.workdir, args.store or args.workdir / "features", args.batch_size)
+    results = run(
+        [float(d) for d in args.durations.split(",")],
+        [int(k) for k in args.shots.split(",")],
+        args.seeds,
+        args.n_per_class,
+        args.workdir,
+        args.store or args.workdir / "features",
+        args.batch_size,
+    )
     out = {
         "check": "fine cache vs coarse cache, training-free mgcl, synthetic events at random onsets",
         "variants": {k: {a: list(b) if isinstance(b, tuple) else b for a, b in v.items()} for k, v in VARIANTS.items()},
@@ -108,7 +132,7 @@ def main(argv=None) -> int:
         "python": sys.version.split()[0],
         "torch": torch.__version__,
     }
-    from mgcl.atomic import atomic_write_bytes
+    from mgcl.util.atomic import atomic_write_bytes
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(args.out, json.dumps(out, indent=2).encode())

@@ -22,13 +22,15 @@ from pathlib import Path
 
 import torch
 
-from mgcl.backbones.base import AudioFeatures, l2_normalize
-from mgcl.methods import SupportViews, make_method
+from mgcl.methods import make_method
+from mgcl.types import AudioFeatures, SupportViews, l2_normalize
 
 FRAME_STEP = 8 * 1024 / 44100  # seconds per frame, as aisfx's (T=32 frames: a ~6 s clip)
 
 
-def synthetic(centres: torch.Tensor, per_class: int, t: int, gen: torch.Generator) -> tuple[AudioFeatures, torch.Tensor]:
+def synthetic(
+    centres: torch.Tensor, per_class: int, t: int, gen: torch.Generator
+) -> tuple[AudioFeatures, torch.Tensor]:
     """Clips = class centre + noise; frames = clip + per-frame noise, random real lengths."""
     c, d = centres.shape
     labels = torch.arange(c).repeat_interleave(per_class)
@@ -44,7 +46,7 @@ def views_of(support: AudioFeatures, per_clip: int, gen: torch.Generator) -> Sup
     norm ~0.3, with the clip's real frames.  source (N * per_clip,) = the clip each view was
     made from."""
     source = torch.arange(len(support)).repeat(per_clip)
-    sigma = 0.3 / support.dim ** 0.5
+    sigma = 0.3 / support.dim**0.5
     clip = l2_normalize(support.clip[source] + sigma * torch.randn(len(source), support.dim, generator=gen))
     mask = support.frame_mask[source]
     frames = support.frames[source]
@@ -99,7 +101,8 @@ def main(argv=None) -> int:
     }
     if "mgcl" in rows and "prototype" in rows:
         out["mgcl_vs_prototype_time_ratio"] = round(
-            rows["mgcl"]["fit_plus_predict_seconds"] / max(rows["prototype"]["fit_plus_predict_seconds"], 1e-6), 1)
+            rows["mgcl"]["fit_plus_predict_seconds"] / max(rows["prototype"]["fit_plus_predict_seconds"], 1e-6), 1
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=2))
     return 0

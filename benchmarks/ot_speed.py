@@ -53,8 +53,7 @@ def pot_loop(U: np.ndarray, V: np.ndarray, pairs: np.ndarray, args) -> np.ndarra
     out = np.empty(len(pairs))
     for k, (q, c) in enumerate(pairs):
         S = U[q] @ V[c].T
-        P = ot.sinkhorn(a, b, 1.0 - S, args.eps, method=args.pot_method,
-                        numItermax=args.max_iter, stopThr=args.tol)
+        P = ot.sinkhorn(a, b, 1.0 - S, args.eps, method=args.pot_method, numItermax=args.max_iter, stopThr=args.tol)
         out[k] = float((P * S).sum())
     return out
 
@@ -68,16 +67,15 @@ def pot_iterations(U: np.ndarray, V: np.ndarray, pairs: np.ndarray, args) -> lis
     iters = []
     for q, c in pairs:
         S = U[q] @ V[c].T
-        _, log = ot.sinkhorn(a, b, 1.0 - S, args.eps, method=args.pot_method,
-                             numItermax=args.max_iter, stopThr=args.tol, log=True)
+        _, log = ot.sinkhorn(
+            a, b, 1.0 - S, args.eps, method=args.pot_method, numItermax=args.max_iter, stopThr=args.tol, log=True
+        )
         iters.append(int(log["niter"]) + 1)
     return iters
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--queries", type=int, default=2000)
     ap.add_argument("--classes", type=int, default=50)
@@ -108,8 +106,13 @@ def main(argv=None) -> int:
     pairs = np.stack([flat // C, flat % C], axis=1)
     U64, V64 = U.double().numpy(), V.double().numpy()
 
-    kw = dict(eps=args.eps, tol=args.tol, n_iters=args.max_iter,
-              check_every=args.check_every, chunk_size=args.chunk_size or None)
+    kw = dict(
+        eps=args.eps,
+        tol=args.tol,
+        n_iters=args.max_iter,
+        check_every=args.check_every,
+        chunk_size=args.chunk_size or None,
+    )
 
     def batched():
         with torch.no_grad():
@@ -140,9 +143,16 @@ def main(argv=None) -> int:
     # Untimed: iterations used by each side (ours: one chunk's worth of pairs).
     sub = pairs[: min(len(pairs), args.chunk_size or 4096)]
     S_sub = similarity(U[torch.as_tensor(sub[:, 0])], V[torch.as_tensor(sub[:, 1])])
-    _, info = sinkhorn_log(1 - S_sub, torch.full((T,), 1 / T), torch.full((M,), 1 / M), args.eps,
-                           n_iters=args.max_iter, tol=args.tol, check_every=args.check_every,
-                           return_info=True)
+    _, info = sinkhorn_log(
+        1 - S_sub,
+        torch.full((T,), 1 / T),
+        torch.full((M,), 1 / M),
+        args.eps,
+        n_iters=args.max_iter,
+        tol=args.tol,
+        check_every=args.check_every,
+        return_info=True,
+    )
     pot_it = pot_iterations(U64, V64, pairs[:200], args)
 
     result = {

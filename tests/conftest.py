@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from mgcl.backbones.base import AudioFeatures, l2_normalize
+from mgcl.types import AudioFeatures, l2_normalize
 
 SHARED_DATA = Path(os.environ.get("MGCL_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
@@ -59,10 +59,12 @@ class CountingBackbone:
         hop = self.sample_rate // 4
         for w in waveforms:
             n = max(1, len(w) // hop)
-            frames = np.stack([
-                np.abs(np.fft.rfft(w[i * hop:(i + 1) * hop], n=64))[1:33].reshape(8, 4).sum(1) + 1e-3
-                for i in range(n)
-            ])
+            frames = np.stack(
+                [
+                    np.abs(np.fft.rfft(w[i * hop : (i + 1) * hop], n=64))[1:33].reshape(8, 4).sum(1) + 1e-3
+                    for i in range(n)
+                ]
+            )
             f = l2_normalize(torch.tensor(frames, dtype=torch.float32))
             items.append((l2_normalize(f.mean(0)), f))
         return AudioFeatures.stack(items, self.frame_step)

@@ -30,8 +30,22 @@ def test_fit_speed_views_are_noisy_copies_of_their_own_clip():
 def test_fit_speed_runs_and_every_method_learns(tmp_path):
     fs = load_script("fit_speed")
     out = tmp_path / "fit.json"
-    argv = ["--classes", "4", "--shots", "2", "--queries", "40", "--frames", "6", "--dim", "32",
-            "--methods", "prototype,mgcl", "--out", str(out)]
+    argv = [
+        "--classes",
+        "4",
+        "--shots",
+        "2",
+        "--queries",
+        "40",
+        "--frames",
+        "6",
+        "--dim",
+        "32",
+        "--methods",
+        "prototype,mgcl",
+        "--out",
+        str(out),
+    ]
     assert fs.main(argv) == 0
     doc = json.loads(out.read_text())
     assert doc["methods"]["mgcl"]["views"] == 4 * 2 * 3 and doc["methods"]["prototype"]["views"] == 0

@@ -27,11 +27,22 @@ def test_fit_predict_explain_mgcl_f_at_real_size(tmp_path):
     store, model = str(tmp_path / "store"), str(tmp_path / "model")
     common = ["--backbone", "clap-random", "--store", store, "--backbone-batch-size", "16"]
     runs = {
-        "fit": bench.mgcl("fit", "--manifest", str(support), "--method", "mgcl_f", "--descriptions", "builtin",
-                          "--out", model, *common),
+        "fit": bench.mgcl(
+            "fit",
+            "--manifest",
+            str(support),
+            "--method",
+            "mgcl_f",
+            "--descriptions",
+            "builtin",
+            "--out",
+            model,
+            *common,
+        ),
         "predict": bench.mgcl("predict", model, *queries, "--json", "--store", store),
-        "explain": bench.mgcl("explain", model, queries[0], "--out", str(tmp_path / "why.png"), "--json",
-                              "--store", store),
+        "explain": bench.mgcl(
+            "explain", model, queries[0], "--out", str(tmp_path / "why.png"), "--json", "--store", store
+        ),
     }
     results = {}
     for name, cmd in runs.items():

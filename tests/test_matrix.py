@@ -15,8 +15,8 @@ import json
 import numpy as np
 import pytest
 
+from mgcl.classifier.estimator import FewShotAudioClassifier
 from mgcl.cli import main
-from mgcl.classifier import FewShotAudioClassifier
 from mgcl.methods import available_methods, method_class
 from tests.conftest import aisfx_or_skip, tone
 
@@ -62,8 +62,19 @@ def test_every_method_fits_predicts_saves_loads_and_explains(workspace, backbone
     root, store = workspace["root"], str(workspace["store"])
     out = root / f"model-{backbone}-{method}"
     text = backbone != "aisfx"
-    fit = ["fit", "--manifest", str(root / "support.csv"), "--backbone", backbone, "--method", method,
-           "--store", store, "--out", str(out)]
+    fit = [
+        "fit",
+        "--manifest",
+        str(root / "support.csv"),
+        "--backbone",
+        backbone,
+        "--method",
+        method,
+        "--store",
+        store,
+        "--out",
+        str(out),
+    ]
     if text:
         fit += ["--descriptions", str(root / "descriptions.json"), "--captions", str(root / "captions.json")]
     capsys.readouterr()

@@ -45,8 +45,13 @@ def pot_plan(cost, a, b, eps, method="sinkhorn_log", stop=1e-13, max_iter=100_00
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         P = pot.sinkhorn(
-            a.numpy(), b.numpy(), cost.numpy(), eps,
-            method=method, numItermax=max_iter, stopThr=stop,
+            a.numpy(),
+            b.numpy(),
+            cost.numpy(),
+            eps,
+            method=method,
+            numItermax=max_iter,
+            stopThr=stop,
         )
     return torch.from_numpy(P)
 

@@ -1,7 +1,21 @@
 """mgcl: few-shot audio recognition on pretrained audio-language models.
 
-Data flow: audio files -> :mod:`mgcl.audio` -> a backbone (:mod:`mgcl.backbones`) ->
-:class:`mgcl.features.FeatureStore` -> methods (:mod:`mgcl.methods`) -> reports.
+Data flow (one package per step, imports point down only)::
+
+    audio -> backbones -> store -> methods -> evaluation / explain / classifier -> pipeline -> cli
+
+``from mgcl import FewShotAudioClassifier`` is the Python entry point (imported on first use,
+so ``import mgcl`` stays light).
 """
 
-__version__ = "0.1.0"
+from mgcl.version import __version__
+
+__all__ = ["FewShotAudioClassifier", "__version__"]
+
+
+def __getattr__(name: str):
+    if name == "FewShotAudioClassifier":
+        from mgcl.classifier.estimator import FewShotAudioClassifier
+
+        return FewShotAudioClassifier
+    raise AttributeError(f"module 'mgcl' has no attribute {name!r}")

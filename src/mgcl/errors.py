@@ -31,5 +31,16 @@ class BackboneError(MgclError):
     """An unknown backbone name, missing weights, or a capability the backbone lacks."""
 
 
+class InputsFailed(MgclError):
+    """Some inputs of a batch could not be used where all of them must be (a support set).
+
+    ``errors`` maps each failed input's index to its one-line reason; ``str(error)`` is one line.
+    """
+
+    def __init__(self, message: str, errors: dict[int, str]):
+        self.errors = dict(errors)
+        super().__init__(message)
+
+
 class NotFittedError(MgclError, ValueError):
     """A model used before ``fit`` (mirrors scikit-learn's exception of the same name)."""

@@ -264,9 +264,7 @@ def _sinkhorn_bl(
         if not_empty is not None:
             row_err.mul_(not_empty)
         done = row_err < tol
-        stats = torch.stack(
-            [row_err.max(), done.sum(), u.amin(), u.amax(), v.amin(), v.amax()]
-        ).tolist()
+        stats = torch.stack([row_err.max(), done.sum(), u.amin(), u.amax(), v.amin(), v.amax()]).tolist()
         err, n_done, ext = stats[0], int(stats[1]), stats[2:]
         if n_done == row_err.numel():
             break
@@ -460,7 +458,10 @@ def ot_sim(
                 log_k.view(n, m, -1),
                 mu_c.expand(*shape, n).movedim(-1, 0).reshape(n, -1),
                 nu_c.expand(*shape, m).movedim(-1, 0).reshape(m, -1),
-                n_iters, tol, check_every, out,
+                n_iters,
+                tol,
+                check_every,
+                out,
             )
             P = P.view(n, m, *shape)
         sims[idx] = (P * S_bl).sum((0, 1))

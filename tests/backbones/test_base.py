@@ -2,7 +2,7 @@
 
 import torch
 
-from mgcl.backbones.base import AudioFeatures, cat_padded
+from mgcl.types import AudioFeatures, cat_padded
 
 
 def test_cat_padded_pads_rows_and_masks_to_the_longest():

@@ -14,9 +14,9 @@ import torch
 pytest.importorskip("transformers")
 
 from mgcl.backbones import Backbone, get_backbone  # noqa: E402
-from mgcl.backbones.base import l2_normalize  # noqa: E402
 from mgcl.backbones.clap import ClapBackbone, tiny_random_clap  # noqa: E402
 from mgcl.errors import AudioError, BackboneError  # noqa: E402
+from mgcl.types import l2_normalize  # noqa: E402
 
 SR = 48_000
 W = 10.0  # max_length_s of the tiny feature extractor (same as the released models)

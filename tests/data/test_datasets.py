@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from mgcl.data.datasets import Dataset, available_datasets, load_dataset, load_names
+from mgcl.data.catalog import available_datasets, load_dataset
 from mgcl.data.manifest import Row, read_manifest
+from mgcl.data.sources import Dataset, load_names
 from mgcl.errors import ManifestError
 
 SR = 8000
@@ -74,8 +75,9 @@ def make_esc50(root: Path) -> Path:
             name = f"{fold}-{src}-A-{target}.wav"
             wav(root / "audio" / name, 200 + 50 * target)
             rows.append([name, fold, target, cat, str(esc10), src, "A"])
-    write_csv(root / "meta" / "esc50.csv",
-              ["filename", "fold", "target", "category", "esc10", "src_file", "take"], rows)
+    write_csv(
+        root / "meta" / "esc50.csv", ["filename", "fold", "target", "category", "esc10", "src_file", "take"], rows
+    )
     return root
 
 
@@ -90,28 +92,36 @@ def make_us8k(root: Path) -> Path:
             name = f"{fs_id}-{class_id}-0-0.wav"
             wav(root / "audio" / f"fold{fold}" / name)
             rows.append([name, fs_id, 0.0, 0.02, 1, fold, class_id, cls])
-    write_csv(root / "metadata" / "UrbanSound8K.csv",
-              ["slice_file_name", "fsID", "start", "end", "salience", "fold", "classID", "class"],
-              rows)
+    write_csv(
+        root / "metadata" / "UrbanSound8K.csv",
+        ["slice_file_name", "fsID", "start", "end", "salience", "fold", "classID", "class"],
+        rows,
+    )
     return root
 
 
 def make_fsd(root: Path) -> Path:
-    train = [["00044347.wav", "Hi-hat", 0, 28739, "Attribution"],
-             ["001ca53d.wav", "Saxophone", 1, 358827, "Attribution"],
-             ["002d256b.wav", "Bass_drum", 1, 10897, "Creative Commons 0"]]
-    test = [["00063640.wav", "Bass_drum", "Public", 353960, "Attribution"],
-            ["0013a1db.wav", "Saxophone", "Private", 103436, "Creative Commons 0"]]
+    train = [
+        ["00044347.wav", "Hi-hat", 0, 28739, "Attribution"],
+        ["001ca53d.wav", "Saxophone", 1, 358827, "Attribution"],
+        ["002d256b.wav", "Bass_drum", 1, 10897, "Creative Commons 0"],
+    ]
+    test = [
+        ["00063640.wav", "Bass_drum", "Public", 353960, "Attribution"],
+        ["0013a1db.wav", "Saxophone", "Private", 103436, "Creative Commons 0"],
+    ]
     for r in train:
         wav(root / "FSDKaggle2018.audio_train" / r[0])
     for r in test:
         wav(root / "FSDKaggle2018.audio_test" / r[0])
     wav(root / "FSDKaggle2018.audio_test" / "ffffffff.wav")  # unscored padding clip
     meta = root / "FSDKaggle2018.meta"
-    write_csv(meta / "train_post_competition.csv",
-              ["fname", "label", "manually_verified", "freesound_id", "license"], train)
-    write_csv(meta / "test_post_competition_scoring_clips.csv",
-              ["fname", "label", "usage", "freesound_id", "license"], test)
+    write_csv(
+        meta / "train_post_competition.csv", ["fname", "label", "manually_verified", "freesound_id", "license"], train
+    )
+    write_csv(
+        meta / "test_post_competition_scoring_clips.csv", ["fname", "label", "usage", "freesound_id", "license"], test
+    )
     return root
 
 
@@ -145,34 +155,58 @@ def make_vocalsound(root: Path, meta: str = "csv") -> Path:
         else:
             p = root / "datafiles" / f"{short[split]}.json"
             p.parent.mkdir(parents=True, exist_ok=True)
-            p.write_text(json.dumps({"data": [{"wav": f"/somewhere/audio_16k/{f}", "labels": "/m/x"}
-                                              for f in files[split]]}))
+            p.write_text(
+                json.dumps({"data": [{"wav": f"/somewhere/audio_16k/{f}", "labels": "/m/x"} for f in files[split]]})
+            )
     return root
 
 
 NSYNTH = {
-    "train": [("bass_synthetic_033-022-050", "bass", "bass_synthetic_033"),
-              ("synth_lead_synthetic_000-060-075", "synth_lead", "synth_lead_synthetic_000"),
-              ("guitar_acoustic_010-040-100", "guitar", "guitar_acoustic_010")],
+    "train": [
+        ("bass_synthetic_033-022-050", "bass", "bass_synthetic_033"),
+        ("synth_lead_synthetic_000-060-075", "synth_lead", "synth_lead_synthetic_000"),
+        ("guitar_acoustic_010-040-100", "guitar", "guitar_acoustic_010"),
+    ],
     "valid": [("bass_electronic_018-022-100", "bass", "bass_electronic_018")],
-    "test": [("guitar_acoustic_030-050-025", "guitar", "guitar_acoustic_030"),
-             ("bass_synthetic_068-049-025", "bass", "bass_synthetic_068")],
+    "test": [
+        ("guitar_acoustic_030-050-025", "guitar", "guitar_acoustic_030"),
+        ("bass_synthetic_068-049-025", "bass", "bass_synthetic_068"),
+    ],
 }
 
 
 def make_nsynth(root: Path, splits=("train", "valid", "test")) -> Path:
-    families = ["bass", "brass", "flute", "guitar", "keyboard", "mallet", "organ", "reed",
-                "string", "synth_lead", "vocal"]
+    families = [
+        "bass",
+        "brass",
+        "flute",
+        "guitar",
+        "keyboard",
+        "mallet",
+        "organ",
+        "reed",
+        "string",
+        "synth_lead",
+        "vocal",
+    ]
     for split in splits:
         examples = {}
         for note_str, family, instrument in NSYNTH[split]:
             wav(root / f"nsynth-{split}" / "audio" / f"{note_str}.wav")
             pitch = int(note_str.split("-")[1])
             examples[note_str] = {
-                "note": 1, "note_str": note_str, "instrument": 7, "instrument_str": instrument,
-                "pitch": pitch, "velocity": 100, "sample_rate": 16000, "qualities": [0] * 10,
-                "qualities_str": [], "instrument_family": families.index(family),
-                "instrument_family_str": family, "instrument_source": 2,
+                "note": 1,
+                "note_str": note_str,
+                "instrument": 7,
+                "instrument_str": instrument,
+                "pitch": pitch,
+                "velocity": 100,
+                "sample_rate": 16000,
+                "qualities": [0] * 10,
+                "qualities_str": [],
+                "instrument_family": families.index(family),
+                "instrument_family_str": family,
+                "instrument_source": 2,
                 "instrument_source_str": "synthetic",
             }
         (root / f"nsynth-{split}" / "examples.json").write_text(json.dumps(examples))
@@ -235,8 +269,10 @@ def make_ravdess(root: Path, n_actors: int = 8) -> Path:
     return root
 
 
-SESA_COUNTS = {"train": {"casual": 3, "gunshot": 2, "explosion": 2, "alarm": 2},
-               "test": {"casual": 1, "gunshot": 1, "explosion": 1, "alarm": 1}}
+SESA_COUNTS = {
+    "train": {"casual": 3, "gunshot": 2, "explosion": 2, "alarm": 2},
+    "test": {"casual": 1, "gunshot": 1, "explosion": 1, "alarm": 1},
+}
 
 
 def make_sesa(root: Path) -> Path:
@@ -255,7 +291,7 @@ def test_esc50_official_layout(tmp_path):
     ds = load_dataset("esc50", root)
     assert_paths_ok(ds)
     assert len(ds) == 15 and ds.classes == ["chirping_birds", "crow", "dog"]
-    assert ds.protocol == "folds" and ds.folds == ("1", "2", "3", "4", "5")
+    assert ds.protocol == "folds" and ds.fold_ids == ("1", "2", "3", "4", "5")
     for fold, counts in fold_counts(ds).items():
         assert counts == Counter({"dog": 1, "crow": 1, "chirping_birds": 1}), fold
         for r in ds.rows:
@@ -272,7 +308,7 @@ def test_esc50_official_layout(tmp_path):
 def test_esc10_subset(tmp_path):
     ds = load_dataset("esc10", make_esc50(tmp_path))
     assert ds.classes == ["dog"] and len(ds) == 5
-    assert ds.folds == ("1", "2", "3", "4", "5")
+    assert ds.fold_ids == ("1", "2", "3", "4", "5")
 
 
 def test_urbansound8k_official_layout(tmp_path):
@@ -280,7 +316,7 @@ def test_urbansound8k_official_layout(tmp_path):
     ds = load_dataset("urbansound8k", tmp_path)
     assert_paths_ok(ds)
     assert len(ds) == 20 and ds.classes == ["air_conditioner", "gun_shot"]
-    assert ds.folds == tuple(str(k) for k in range(1, 11))  # numeric, not lexical, order
+    assert ds.fold_ids == tuple(str(k) for k in range(1, 11))  # numeric, not lexical, order
     for counts in fold_counts(ds).values():
         assert counts == Counter({"air_conditioner": 1, "gun_shot": 1})
     for r, g in zip(ds.rows, ds.groups):
@@ -293,7 +329,7 @@ def test_urbansound8k_official_layout(tmp_path):
 def test_fsdkaggle2018_fixed_split(tmp_path):
     ds = load_dataset("fsdkaggle2018", make_fsd(tmp_path))
     assert_paths_ok(ds)
-    assert ds.protocol == "split" and ds.splits == ("train", "test")
+    assert ds.protocol == "split" and ds.split_ids == ("train", "test")
     train = [ds.rows[i] for i in ds.select(split="train")]
     test = [ds.rows[i] for i in ds.select(split="test")]
     assert [r.label for r in train] == ["Hi-hat", "Saxophone", "Bass_drum"]
@@ -324,7 +360,7 @@ def test_gtzan_layouts_and_folds(tmp_path, layout):
     fold_of = {r.path.name: r.fold for r in ds.rows}
     for genre in ("blues", "hiphop"):
         assert [fold_of[f"{genre}.{i:05d}{ext}"] for i in GTZAN_INDICES] == ["1", "1", "2", "6", "10"]
-    assert ds.folds == ("1", "2", "6", "10")
+    assert ds.fold_ids == ("1", "2", "6", "10")
 
 
 def test_gtzan_root_is_the_genres_folder(tmp_path):
@@ -339,7 +375,7 @@ def test_gtzan_root_is_the_genres_folder(tmp_path):
 def test_vocalsound_speaker_split(tmp_path, meta):
     ds = load_dataset("vocalsound", make_vocalsound(tmp_path / "vs_release_16k", meta))
     assert_paths_ok(ds)
-    assert ds.protocol == "split" and ds.splits == ("train", "valid", "test")
+    assert ds.protocol == "split" and ds.split_ids == ("train", "valid", "test")
     assert ds.classes == ["cough", "laughter", "throatclearing"]
     assert ds.display_names["throatclearing"] == "throat clearing"
     for split, speakers in VS_SPEAKERS.items():
@@ -362,7 +398,7 @@ def test_vocalsound_without_split_files(tmp_path):
 def test_nsynth_instrument_family(tmp_path):
     ds = load_dataset("nsynth", make_nsynth(tmp_path))
     assert_paths_ok(ds)
-    assert ds.protocol == "split" and ds.splits == ("train", "valid", "test")
+    assert ds.protocol == "split" and ds.split_ids == ("train", "valid", "test")
     assert ds.classes == ["bass", "guitar", "synth_lead"]
     assert ds.display_names["synth_lead"] == "synth lead"
     for split, notes in NSYNTH.items():
@@ -370,18 +406,18 @@ def test_nsynth_instrument_family(tmp_path):
         assert got == set(notes)
         assert all(ds.rows[i].path.parent.parent.name == f"nsynth-{split}" for i in ds.select(split=split))
     only_test = load_dataset("nsynth", tmp_path, splits=("test",))
-    assert only_test.splits == ("test",) and len(only_test) == 2
+    assert only_test.split_ids == ("test",) and len(only_test) == 2
 
 
 def test_nsynth_partial_download(tmp_path):
     ds = load_dataset("nsynth", make_nsynth(tmp_path, splits=("valid", "test")))
-    assert ds.splits == ("valid", "test") and len(ds) == 3
+    assert ds.split_ids == ("valid", "test") and len(ds) == 3
 
 
 def test_tut2017_folds_from_evaluate_lists(tmp_path):
     ds = load_dataset("tut2017", make_tut(tmp_path))
     assert_paths_ok(ds)
-    assert len(ds) == 16 and ds.folds == ("1", "2", "3", "4")
+    assert len(ds) == 16 and ds.fold_ids == ("1", "2", "3", "4")
     assert ds.classes == ["beach", "cafe/restaurant"]
     assert ds.display_names["cafe/restaurant"] == "cafe or restaurant"
     for counts in fold_counts(ds).values():
@@ -407,9 +443,9 @@ def test_beijing_opera_deterministic_folds(tmp_path):
     ds = load_dataset("beijing_opera", make_beijing(tmp_path))
     assert_paths_ok(ds)
     assert ds.classes == BO_CLASSES and len(ds) == 40
-    assert ds.folds == ("1", "2", "3", "4", "5")
+    assert ds.fold_ids == ("1", "2", "3", "4", "5")
     for counts in fold_counts(ds).values():
-        assert counts == Counter({c: 2 for c in BO_CLASSES})
+        assert counts == Counter(dict.fromkeys(BO_CLASSES, 2))
     fold_of = {r.path.name: r.fold for r in ds.rows}
     # natural order: bangu_1, bangu_2 -> fold 1; bangu_9, bangu_10 -> fold 5
     assert [fold_of[f"bangu_{i}.wav"] for i in (1, 2, 3, 9, 10)] == ["1", "1", "2", "5", "5"]
@@ -421,10 +457,16 @@ def test_crema_d_actor_folds(tmp_path):
     ds = load_dataset("CREMA-D", make_crema(tmp_path))
     assert_paths_ok(ds)
     assert ds.classes == sorted(CREMA_CODES)
-    assert ds.display_names == {"ANG": "anger", "DIS": "disgust", "FEA": "fear", "HAP": "happy",
-                                "NEU": "neutral", "SAD": "sad"}
+    assert ds.display_names == {
+        "ANG": "anger",
+        "DIS": "disgust",
+        "FEA": "fear",
+        "HAP": "happy",
+        "NEU": "neutral",
+        "SAD": "sad",
+    }
     assert len(ds) == 5 * 3 + 5 * 6
-    assert ds.folds == ("1", "2", "3", "4", "5")
+    assert ds.fold_ids == ("1", "2", "3", "4", "5")
     actor_fold = {}
     for r, actor in zip(ds.rows, ds.groups):
         assert r.path.name.startswith(actor + "_")
@@ -438,7 +480,7 @@ def test_ravdess_speech_only_actor_folds(tmp_path):
     assert len(ds) == 8 * 3  # song and audio-video files left out
     assert all(r.path.name.startswith("03-01-") for r in ds.rows)
     assert ds.classes == ["angry", "neutral", "surprised"]
-    assert ds.folds == ("1", "2", "3", "4")
+    assert ds.fold_ids == ("1", "2", "3", "4")
     for r, actor in zip(ds.rows, ds.groups):
         assert r.path.stem.endswith(actor) and r.path.parent.name == f"Actor_{actor}"
         assert r.fold == str((int(actor) - 1) // 2 + 1)
@@ -468,15 +510,20 @@ def test_sesa_fixed_split(tmp_path):
 
 
 def test_manifest_loader(tmp_path):
-    for i, label in enumerate(["dog_bark", "siren", "dog_bark", "siren"]):
+    for i in range(4):
         wav(tmp_path / "clips" / f"{i}.wav")
-    write_csv(tmp_path / "manifest.csv", ["path", "label", "fold"],
-              [[f"clips/{i}.wav", label, f] for i, (label, f) in
-               enumerate([("dog_bark", 1), ("siren", 1), ("dog_bark", 2), ("siren", 2)])])
+    write_csv(
+        tmp_path / "manifest.csv",
+        ["path", "label", "fold"],
+        [
+            [f"clips/{i}.wav", label, f]
+            for i, (label, f) in enumerate([("dog_bark", 1), ("siren", 1), ("dog_bark", 2), ("siren", 2)])
+        ],
+    )
     for root in (tmp_path, tmp_path / "manifest.csv"):
         ds = load_dataset("manifest", root)
         assert_paths_ok(ds)
-        assert ds.protocol == "folds" and ds.folds == ("1", "2")
+        assert ds.protocol == "folds" and ds.fold_ids == ("1", "2")
         assert ds.display_names["dog_bark"] == "dog bark"
         assert [r.path for r in ds.rows] == [(tmp_path / "clips" / f"{i}.wav") for i in range(4)]
 
@@ -489,11 +536,11 @@ def test_folders_layout(tmp_path):
     (tmp_path / "empty").mkdir()
     ds = load_dataset("folders", tmp_path)
     assert_paths_ok(ds)
-    assert ds.classes == ["Dog", "car_horn"] and len(ds) == 8 and ds.protocol == "none"
+    assert ds.classes == ["Dog", "car_horn"] and len(ds) == 8 and ds.protocol == "random"
     assert ds.display_names == {"Dog": "dog", "car_horn": "car horn"}
     assert ds.partitions() == []
     ds2 = load_dataset("folders", tmp_path, n_folds=2)
-    assert ds2.folds == ("1", "2")
+    assert ds2.fold_ids == ("1", "2")
     assert all(c == Counter({"Dog": 2, "car_horn": 2}) for c in fold_counts(ds2).values())
 
 
@@ -530,7 +577,7 @@ def test_name_override_errors(tmp_path):
 def test_partitions_cover_folds_without_overlap(tmp_path):
     ds = load_dataset("esc50", make_esc50(tmp_path))
     parts = ds.partitions()
-    assert [p[0] for p in parts] == list(ds.folds)
+    assert [p[0] for p in parts] == list(ds.fold_ids)
     seen = []
     for fold, train, test in parts:
         assert not set(train) & set(test)
@@ -544,17 +591,30 @@ def test_write_manifest_round_trip(tmp_path):
     ds = load_dataset("tut2017", make_tut(tmp_path / "tut"))
     out = ds.write_manifest(tmp_path / "out" / "manifest.csv")
     rows = read_manifest(out)
-    assert [(r.path.resolve(), r.label, r.fold) for r in rows] == \
-        [(r.path, r.label, r.fold) for r in ds.to_rows()]
+    assert [(r.path.resolve(), r.label, r.fold) for r in rows] == [(r.path, r.label, r.fold) for r in ds.to_rows()]
     assert all(isinstance(r, Row) for r in ds.to_rows())
     again = load_dataset("manifest", out)
-    assert again.folds == ds.folds and again.classes == ds.classes
+    assert again.fold_ids == ds.fold_ids and again.classes == ds.classes
 
 
 def test_available_datasets_and_dispatch():
     names = available_datasets()
-    expected = {"esc50", "esc10", "urbansound8k", "fsdkaggle2018", "gtzan", "vocalsound", "nsynth",
-                "tut2017", "beijing_opera", "crema_d", "ravdess", "sesa", "manifest", "folders"}
+    expected = {
+        "esc50",
+        "esc10",
+        "urbansound8k",
+        "fsdkaggle2018",
+        "gtzan",
+        "vocalsound",
+        "nsynth",
+        "tut2017",
+        "beijing_opera",
+        "crema_d",
+        "ravdess",
+        "sesa",
+        "manifest",
+        "folders",
+    }
     assert set(names) == expected
     assert all(isinstance(d, str) and d and "\n" not in d for d in names.values())
     with pytest.raises(ManifestError) as e:
@@ -576,22 +636,25 @@ def test_summary_line(tmp_path):
 # ----------------------------------------------------------------------------- errors
 
 
-@pytest.mark.parametrize("name, expected", [
-    ("esc50", "meta/esc50.csv not found"),
-    ("esc10", "meta/esc50.csv not found"),
-    ("urbansound8k", "metadata/UrbanSound8K.csv not found"),
-    ("fsdkaggle2018", "FSDKaggle2018.meta/train_post_competition.csv not found"),
-    ("gtzan", "genres_original/ (Kaggle) or genres/ (original) not found"),
-    ("vocalsound", "audio_16k/ not found"),
-    ("nsynth", "nsynth-train/examples.json or nsynth-valid/examples.json or nsynth-test/examples.json not found"),
-    ("tut2017", "TUT-acoustic-scenes-2017-development/meta.txt not found"),
-    ("beijing_opera", "class folders bangu, daluo, naobo, xiaoluo not found"),
-    ("crema_d", "AudioWAV/ not found"),
-    ("ravdess", "Actor_NN/ folders not found"),
-    ("sesa", "train/ and test/ not found"),
-    ("manifest", "manifest not found"),
-    ("folders", "no class sub-folder holds audio files"),
-])
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("esc50", "meta/esc50.csv not found"),
+        ("esc10", "meta/esc50.csv not found"),
+        ("urbansound8k", "metadata/UrbanSound8K.csv not found"),
+        ("fsdkaggle2018", "FSDKaggle2018.meta/train_post_competition.csv not found"),
+        ("gtzan", "genres_original/ (Kaggle) or genres/ (original) not found"),
+        ("vocalsound", "audio_16k/ not found"),
+        ("nsynth", "nsynth-train/examples.json or nsynth-valid/examples.json or nsynth-test/examples.json not found"),
+        ("tut2017", "TUT-acoustic-scenes-2017-development/meta.txt not found"),
+        ("beijing_opera", "class folders bangu, daluo, naobo, xiaoluo not found"),
+        ("crema_d", "AudioWAV/ not found"),
+        ("ravdess", "Actor_NN/ folders not found"),
+        ("sesa", "train/ and test/ not found"),
+        ("manifest", "manifest not found"),
+        ("folders", "no class sub-folder holds audio files"),
+    ],
+)
 def test_empty_root_gives_one_line_error(tmp_path, name, expected):
     (tmp_path / "unrelated").mkdir()
     with pytest.raises(ManifestError) as e:
@@ -635,11 +698,14 @@ def test_fsd_missing_test_csv(tmp_path):
     assert "FSDKaggle2018.meta/test_post_competition_scoring_clips.csv not found" in one_line_error(e)
 
 
-@pytest.mark.parametrize("name, make, empty", [
-    ("crema_d", make_crema, "AudioWAV"),
-    ("vocalsound", make_vocalsound, "audio_16k"),
-    ("sesa", make_sesa, "test"),
-])
+@pytest.mark.parametrize(
+    "name, make, empty",
+    [
+        ("crema_d", make_crema, "AudioWAV"),
+        ("vocalsound", make_vocalsound, "audio_16k"),
+        ("sesa", make_sesa, "test"),
+    ],
+)
 def test_empty_audio_folder(tmp_path, name, make, empty):
     make(tmp_path)
     for p in (tmp_path / empty).iterdir():

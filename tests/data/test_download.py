@@ -6,6 +6,7 @@ small archives built by the tests; no internet.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import re
@@ -20,10 +21,9 @@ import pytest
 
 import mgcl.data.download as dl
 from mgcl.cli import main
+from mgcl.data.catalog import CATALOG, Archive, Entry, get_entry, load_dataset
 from mgcl.data.download import (
-    Archive,
     ChecksumError,
-    DatasetSource,
     DownloadError,
     UnsafeArchiveError,
     download,
@@ -33,6 +33,7 @@ from mgcl.data.download import (
     marker_path,
     part_path,
 )
+from mgcl.data.layouts import load_folders
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -138,13 +139,13 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Accept-Ranges", "bytes" if st.honour_range else "none")
         self.end_headers()
         if stall is not None:  # a server that stops sending without closing the connection
-            self.wfile.write(body[start:start + stall])
+            self.wfile.write(body[start : start + stall])
             self.wfile.flush()
             with st.lock:
                 st.sent += stall
             st.release.wait(5)
             return
-        payload = body[start:] if drop is None else body[start:start + drop]
+        payload = body[start:] if drop is None else body[start : start + drop]
         with st.lock:  # counted before writing, so the client never sees bytes not yet counted
             st.sent += len(payload)
         self.wfile.write(payload)
@@ -177,8 +178,13 @@ def test_interrupted_download_resumes_with_range(tmp_path, server, sleeps):
     base, st = server
     st.drop_after = len(ZIP) // 3
     seen = []
-    dest = download(f"{base}/tiny.zip", tmp_path / "tiny.zip", md5=MD5, timeout=5,
-                    progress=lambda done, total: seen.append((done, total)))
+    dest = download(
+        f"{base}/tiny.zip",
+        tmp_path / "tiny.zip",
+        md5=MD5,
+        timeout=5,
+        progress=lambda done, total: seen.append((done, total)),
+    )
     assert dest.read_bytes() == ZIP
     assert not part_path(dest).exists()
     assert [r for _, r in st.requests] == [None, f"bytes={len(ZIP) // 3}-"]
@@ -288,9 +294,18 @@ def test_verified_final_file_is_not_fetched_again(tmp_path, server, sleeps):
 
 
 # --------------------------------------------------------------------------- extract
-@pytest.mark.parametrize("name,data", [pytest.param(n, d, id=n) for n, d in [
-    ("tiny.zip", ZIP), ("tiny.tar.gz", TGZ), ("tiny.tar.bz2", make_tar(FILES, "w:bz2")),
-    ("tiny.tar.xz", make_tar(FILES, "w:xz"))]])
+@pytest.mark.parametrize(
+    "name,data",
+    [
+        pytest.param(n, d, id=n)
+        for n, d in [
+            ("tiny.zip", ZIP),
+            ("tiny.tar.gz", TGZ),
+            ("tiny.tar.bz2", make_tar(FILES, "w:bz2")),
+            ("tiny.tar.xz", make_tar(FILES, "w:xz")),
+        ]
+    ],
+)
 def test_extract_zip_and_tar(tmp_path, name, data):
     archive = tmp_path / name
     archive.write_bytes(data)
@@ -315,14 +330,20 @@ def test_extraction_is_skipped_the_second_time(tmp_path):
     assert (out / "tiny/audio/a.wav").read_bytes() == FILES["tiny/audio/a.wav"]
 
 
-@pytest.mark.parametrize("name,data", [pytest.param(n, d, id=n) for n, d in [
-    ("dotdot.zip", make_zip({"tiny/ok.txt": b"ok", "../evil.txt": b"x"})),
-    ("abs.zip", make_zip({"/tmp/evil.txt": b"x"})),
-    ("dotdot.tar.gz", make_tar({"tiny/ok.txt": b"ok", "tiny/../../evil.txt": b"x"})),
-    ("abs.tar", make_tar({"/evil.txt": b"x"}, "w")),
-    ("link.tar.gz", make_tar({"tiny/ok.txt": b"ok"}, links={"tiny/up": "../../.."})),
-    ("abslink.tar.gz", make_tar({}, links={"tiny/etc": "/etc"})),
-]])
+@pytest.mark.parametrize(
+    "name,data",
+    [
+        pytest.param(n, d, id=n)
+        for n, d in [
+            ("dotdot.zip", make_zip({"tiny/ok.txt": b"ok", "../evil.txt": b"x"})),
+            ("abs.zip", make_zip({"/tmp/evil.txt": b"x"})),
+            ("dotdot.tar.gz", make_tar({"tiny/ok.txt": b"ok", "tiny/../../evil.txt": b"x"})),
+            ("abs.tar", make_tar({"/evil.txt": b"x"}, "w")),
+            ("link.tar.gz", make_tar({"tiny/ok.txt": b"ok"}, links={"tiny/up": "../../.."})),
+            ("abslink.tar.gz", make_tar({}, links={"tiny/etc": "/etc"})),
+        ]
+    ],
+)
 def test_path_traversal_is_rejected(tmp_path, name, data):
     archive = tmp_path / "in" / name
     archive.parent.mkdir()
@@ -364,17 +385,25 @@ def test_not_an_archive(tmp_path):
 
 
 # --------------------------------------------------------------------------- datasets
-def tiny_source(url: str = "http://127.0.0.1:9/tiny.zip", md5: str | None = MD5, **kw) -> DatasetSource:
-    return DatasetSource(
-        name="tiny", title="a tiny test set", homepage="http://example.invalid",
-        archives=(Archive(url=url, md5=md5),), folder="tiny", expect=("meta/tiny.csv", "audio"),
-        licence="CC0", citation="nobody", **kw,
+def tiny_source(url: str = "http://127.0.0.1:9/tiny.zip", md5: str | None = MD5, **kw) -> Entry:
+    return Entry(
+        name="tiny",
+        title="tiny",
+        description="a tiny test set",
+        loader=load_folders,
+        url="http://example.invalid",
+        archives=(Archive(url=url, md5=md5),),
+        folder="tiny",
+        expect=("meta/tiny.csv", "audio"),
+        licence="CC0",
+        citation="nobody",
+        **kw,
     )
 
 
 def test_fetch_dataset_downloads_extracts_and_skips(tmp_path, server, sleeps, monkeypatch):
     base, st = server
-    monkeypatch.setitem(dl.SOURCES, "tiny", tiny_source(f"{base}/tiny.zip"))
+    monkeypatch.setitem(CATALOG, "tiny", tiny_source(f"{base}/tiny.zip"))
     root = tmp_path / "data"
     path = fetch_dataset("tiny", root, progress=False)
     assert path == root / "tiny"
@@ -390,14 +419,22 @@ def test_fetch_dataset_multi_part_with_mirror_base_and_optional(tmp_path, server
     st.files["/mirror/part1.zip"] = make_zip({"multi/audio/a.wav": FILES["tiny/audio/a.wav"]})
     st.files["/mirror/part2.tar.gz"] = make_tar({"multi/meta/m.csv": b"filename\na.wav\n"})
     st.files["/mirror/extra.zip"] = make_zip({"multi/extra/x.txt": b"x"})
-    src = DatasetSource(
-        name="multi", title="two parts", homepage="", folder="multi", expect=("audio/a.wav", "meta/m.csv"),
-        licence="CC0", citation="nobody",
-        archives=(Archive(url="http://127.0.0.1:9/part1.zip"),
-                  Archive(url="http://127.0.0.1:9/part2.tar.gz"),
-                  Archive(url="http://127.0.0.1:9/extra.zip", optional=True)),
+    src = Entry(
+        name="multi",
+        title="multi",
+        description="two parts",
+        loader=load_folders,
+        folder="multi",
+        expect=("audio/a.wav", "meta/m.csv"),
+        licence="CC0",
+        citation="nobody",
+        archives=(
+            Archive(url="http://127.0.0.1:9/part1.zip"),
+            Archive(url="http://127.0.0.1:9/part2.tar.gz"),
+            Archive(url="http://127.0.0.1:9/extra.zip", optional=True),
+        ),
     )
-    monkeypatch.setitem(dl.SOURCES, "multi", src)
+    monkeypatch.setitem(CATALOG, "multi", src)
     with pytest.raises(dl.MgclError, match="base URL ending in '/'"):
         fetch_dataset("multi", tmp_path, progress=False, url=f"{base}/mirror")
     path = fetch_dataset("multi", tmp_path, progress=False, url=f"{base}/mirror/", keep_archive=True)
@@ -412,23 +449,25 @@ def test_fetch_dataset_multi_part_with_mirror_base_and_optional(tmp_path, server
 def test_fetch_dataset_falls_back_to_mirror(tmp_path, server, sleeps, monkeypatch):
     base, st = server
     src = tiny_source(f"{base}/gone/tiny.zip")
-    src = DatasetSource(**{**src.__dict__, "archives": (Archive(url=f"{base}/gone/tiny.zip", md5=MD5,
-                                                                mirrors=(f"{base}/tiny.zip",)),)})
-    monkeypatch.setitem(dl.SOURCES, "tiny", src)
+    src = dataclasses.replace(
+        src, archives=(Archive(url=f"{base}/gone/tiny.zip", md5=MD5, mirrors=(f"{base}/tiny.zip",)),)
+    )
+    monkeypatch.setitem(CATALOG, "tiny", src)
     assert (fetch_dataset("tiny", tmp_path, progress=False) / "meta/tiny.csv").exists()
     assert [p for p, _ in st.requests] == ["/gone/tiny.zip", "/tiny.zip"]
 
 
 def test_fetch_dataset_reports_unexpected_layout(tmp_path, server, sleeps, monkeypatch):
     base, _ = server
-    monkeypatch.setitem(dl.SOURCES, "tiny", DatasetSource(**{**tiny_source(f"{base}/tiny.zip").__dict__,
-                                                            "expect": ("meta/other.csv",)}))
+    monkeypatch.setitem(
+        CATALOG, "tiny", dataclasses.replace(tiny_source(f"{base}/tiny.zip"), expect=("meta/other.csv",))
+    )
     with pytest.raises(dl.MgclError, match="other.csv' is missing.*layout may have changed"):
         fetch_dataset("tiny", tmp_path, progress=False)
 
 
 def test_manual_dataset_found_when_in_place(tmp_path, monkeypatch):
-    monkeypatch.setitem(dl.SOURCES, "tiny", tiny_source(manual="clone it into {dir}"))
+    monkeypatch.setitem(CATALOG, "tiny", tiny_source(manual="clone it into {dir}"))
     with pytest.raises(dl.ManualStepRequired) as e:
         fetch_dataset("tiny", tmp_path, progress=False)
     assert e.value.instructions == f"clone it into {tmp_path / 'tiny'}"
@@ -438,26 +477,28 @@ def test_manual_dataset_found_when_in_place(tmp_path, monkeypatch):
     assert fetch_dataset("tiny", tmp_path, progress=False) == tmp_path / "tiny"
 
 
-def test_registry_entries_are_well_formed():
-    assert {"esc50", "urbansound8k", "fsdkaggle2018", "gtzan", "vocalsound", "nsynth", "tut2017",
-            "beijing_opera", "crema_d", "ravdess", "sesa"} <= set(dl.SOURCES)
-    for src in dl.SOURCES.values():
+def test_catalog_download_entries_are_well_formed():
+    downloadable = {name for name, entry in CATALOG.items() if entry.downloadable}
+    assert downloadable == set(CATALOG) - {"manifest", "folders"}  # every dataset but the local layouts
+    for src in (CATALOG[name] for name in downloadable):
         assert src.licence and src.citation and src.folder
         assert src.manual or src.archives
         for a in src.archives:
             assert a.url.startswith(("https://", "http://")) and a.name
             assert a.md5 is None or re.fullmatch(r"[0-9a-f]{32}", a.md5)
             assert a.sha256 is None or re.fullmatch(r"[0-9a-f]{64}", a.sha256)
-    assert dl.get_source("ESC-50").name == "esc50"
-    assert dl.SOURCES["urbansound8k"].archives[0].md5 == "9aa69802bbf37fb986f71ec1483a196e"
-    assert dl.SOURCES["urbansound8k"].archives[0].name == "UrbanSound8K.tar.gz"
-    assert dl.SOURCES["vocalsound"].archives[0].name == "vs_release_16k.zip"  # query string dropped
+    assert get_entry("ESC-50").name == "esc50" and dl.download_entry("us8k").name == "urbansound8k"
+    with pytest.raises(dl.MgclError, match="manifest: nothing to download"):
+        dl.download_entry("manifest")
+    assert CATALOG["urbansound8k"].archives[0].md5 == "9aa69802bbf37fb986f71ec1483a196e"
+    assert CATALOG["urbansound8k"].archives[0].name == "UrbanSound8K.tar.gz"
+    assert CATALOG["vocalsound"].archives[0].name == "vs_release_16k.zip"  # query string dropped
 
 
 # --------------------------------------------------------------------------- CLI
 def test_cli_download_list_and_exit_codes(tmp_path, server, sleeps, monkeypatch, capsys):
     base, st = server
-    monkeypatch.setitem(dl.SOURCES, "tiny", tiny_source())  # the official URL is unreachable
+    monkeypatch.setitem(CATALOG, "tiny", tiny_source())  # the official URL is unreachable
     root = tmp_path / "data"
     assert main(["data", "download", "tiny", "--root", str(root), "--url", f"{base}/tiny.zip", "-q"]) == 0
     out = capsys.readouterr().out
@@ -465,14 +506,29 @@ def test_cli_download_list_and_exit_codes(tmp_path, server, sleeps, monkeypatch,
     assert st.requests[0][0] == "/tiny.zip" and sleeps == []
     assert (root / "tiny/audio/a.wav").exists()
 
-    monkeypatch.setitem(dl.SOURCES, "tiny", tiny_source(md5="0" * 32))
+    monkeypatch.setitem(CATALOG, "tiny", tiny_source(md5="0" * 32))
     assert main(["data", "download", "tiny", "--root", str(tmp_path / "d2"), "--url", f"{base}/tiny.zip"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("mgcl data: error:") and "md5" in err[-1] and ".part" in err[-1]
     assert not (tmp_path / "d2/tiny").exists()  # nothing corrupt unpacked
     # the user checked the new upstream archive: an explicit override lets it through
-    assert main(["data", "download", "tiny", "--root", str(tmp_path / "d2"), "--url", f"{base}/tiny.zip",
-                 "--checksum", f"md5:{MD5}", "-q"]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "download",
+                "tiny",
+                "--root",
+                str(tmp_path / "d2"),
+                "--url",
+                f"{base}/tiny.zip",
+                "--checksum",
+                f"md5:{MD5}",
+                "-q",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
 
     assert main(["data", "download", "nope", "--root", str(root)]) == 2
@@ -492,6 +548,43 @@ def test_cli_download_list_and_exit_codes(tmp_path, server, sleeps, monkeypatch,
     assert "git lfs" in out and str(root / "CREMA-D") in out
 
 
+def test_cli_download_by_alias_like_the_loaders(tmp_path, server, sleeps, capsys):
+    """`mgcl data download us8k` is `urbansound8k` (one catalog for downloads and loaders)."""
+    base, st = server
+    wav = FILES["tiny/audio/a.wav"]
+    meta = b"slice_file_name,fsID,start,end,salience,fold,classID,class\n1-0-0-0.wav,1,0,1,1,1,0,air_conditioner\n"
+    archive = make_tar({"UrbanSound8K/metadata/UrbanSound8K.csv": meta, "UrbanSound8K/audio/fold1/1-0-0-0.wav": wav})
+    st.files["/us8k.tar.gz"] = archive
+    root = tmp_path / "data"
+    assert (
+        main(
+            [
+                "data",
+                "download",
+                "us8k",
+                "--root",
+                str(root),
+                "--url",
+                f"{base}/us8k.tar.gz",
+                "--checksum",
+                f"md5:{hashlib.md5(archive).hexdigest()}",
+                "-q",
+            ]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert f"ready: {root / 'UrbanSound8K'}" in out
+    assert f"please cite: {CATALOG['urbansound8k'].citation}" in out
+    ds = load_dataset("us8k", root)
+    assert ds.name == "urbansound8k" and ds.root == (root / "UrbanSound8K").resolve()
+    assert ds.citation == CATALOG["urbansound8k"].citation and ds.fold_ids == ("1",)
+    assert main(["data", "list", "US8K"]) == 0
+    assert "urbansound8k: UrbanSound8K" in capsys.readouterr().out
+    assert main(["data", "download", "folders", "--root", str(root)]) == 2
+    assert "folders: nothing to download" in capsys.readouterr().err
+
+
 def test_cli_help_teaches(capsys):
     with pytest.raises(SystemExit) as e:
         main(["data", "download", "--help"])
@@ -506,7 +599,7 @@ def test_cli_help_teaches(capsys):
 def test_register_on_a_fresh_parser():
     import argparse
 
-    from mgcl.data.cli_data import register
+    from mgcl.cli.data import register
 
     parser = argparse.ArgumentParser(prog="mgcl")
     register(parser.add_subparsers(dest="command"))

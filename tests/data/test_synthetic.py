@@ -23,7 +23,7 @@ from mgcl.data.synthetic import (
     synth_event,
 )
 
-SMALL = dict(n_per_class=5, classes=("siren", "knock", "rain"), sr=8000, duration=1.0)
+SMALL = {"n_per_class": 5, "classes": ("siren", "knock", "rain"), "sr": 8000, "duration": 1.0}
 
 
 def _read_manifest(path: Path) -> tuple[list[str], list[dict]]:
@@ -99,8 +99,7 @@ def test_synth_clip_shape_dtype_range(sr):
 def test_event_lies_at_reported_onset(label):
     sr = 16000
     for seed in range(3):
-        x, meta = synth_clip(label, np.random.default_rng(seed), sr=sr, duration=4.0,
-                             snr_db=30.0, distractor_prob=0.0)
+        x, meta = synth_clip(label, np.random.default_rng(seed), sr=sr, duration=4.0, snr_db=30.0, distractor_prob=0.0)
         a, b = round(meta["onset"] * sr), round(meta["offset"] * sr)
         assert b - a >= 0.3 * sr
         inside = np.mean(x[a:b].astype(np.float64) ** 2)
@@ -116,8 +115,15 @@ def test_snr_and_event_duration_are_honoured():
     for snr in (0.0, 10.0, 20.0):
         measured[snr] = []
         for label in CLASSES:
-            x, meta = synth_clip(label, np.random.default_rng(int(snr)), sr=sr, duration=3.0,
-                                 snr_db=snr, event_duration=1.25, distractor_prob=0.0)
+            x, meta = synth_clip(
+                label,
+                np.random.default_rng(int(snr)),
+                sr=sr,
+                duration=3.0,
+                snr_db=snr,
+                event_duration=1.25,
+                distractor_prob=0.0,
+            )
             assert meta["snr_db"] == snr
             a, b = round(meta["onset"] * sr), round(meta["offset"] * sr)
             assert b - a == round(1.25 * sr)
@@ -134,8 +140,7 @@ def test_snr_and_event_duration_are_honoured():
 def test_distractor_is_another_quieter_class():
     seen = 0
     for seed in range(20):
-        x, meta = synth_clip("dog bark", np.random.default_rng(seed), sr=8000, duration=3.0,
-                             distractor_prob=1.0)
+        x, meta = synth_clip("dog bark", np.random.default_rng(seed), sr=8000, duration=3.0, distractor_prob=1.0)
         assert meta["distractor"] in CLASSES and meta["distractor"] != "dog bark"
         assert 0.0 <= meta["distractor_onset"] < meta["distractor_offset"] <= 3.0
         seen += 1
@@ -203,8 +208,7 @@ def test_make_dataset_is_deterministic_and_seeded(tmp_path):
 
 def test_clip_does_not_depend_on_other_classes(tmp_path):
     full = make_dataset(tmp_path / "full", **SMALL).parent
-    sub = make_dataset(tmp_path / "sub", n_per_class=2, classes=("rain",), sr=8000,
-                       duration=1.0).parent
+    sub = make_dataset(tmp_path / "sub", n_per_class=2, classes=("rain",), sr=8000, duration=1.0).parent
     for i in range(2):
         rel = f"audio/rain/rain_{i:03d}.wav"
         assert (full / rel).read_bytes() == (sub / rel).read_bytes()
@@ -273,8 +277,9 @@ def _band_features(x: np.ndarray, sr: int) -> np.ndarray:
     power = np.abs(np.fft.rfft(frames, axis=1)) ** 2
     freqs = np.fft.rfftfreq(n_fft, 1.0 / sr)
     edges = np.geomspace(50.0, sr / 2, 33)
-    bands = np.stack([power[:, (freqs >= lo) & (freqs < hi)].sum(axis=1)
-                      for lo, hi in zip(edges[:-1], edges[1:])], axis=1)
+    bands = np.stack(
+        [power[:, (freqs >= lo) & (freqs < hi)].sum(axis=1) for lo, hi in zip(edges[:-1], edges[1:])], axis=1
+    )
     logb = np.log(bands + 1e-10)
     logb -= logb.mean()  # invariant to the clip's overall level
     return np.concatenate([logb.mean(axis=0), logb.std(axis=0)])

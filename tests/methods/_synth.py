@@ -11,8 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from mgcl.backbones.base import AudioFeatures, l2_normalize
-from mgcl.methods import TextFeatures
+from mgcl.types import AudioFeatures, TextFeatures, l2_normalize
 
 N_CLASSES = 5
 DIM = 32
@@ -24,8 +23,16 @@ def centres(n_classes: int = N_CLASSES, dim: int = DIM, seed: int = 0) -> torch.
     return l2_normalize(torch.randn(n_classes, dim, generator=g))
 
 
-def make_features(labels, class_centres: torch.Tensor, noise: float = 0.25, frame_noise: float = 0.15,
-                  t_max: int = 6, t_min: int = 2, common: float = 0.0, seed: int = 0) -> AudioFeatures:
+def make_features(
+    labels,
+    class_centres: torch.Tensor,
+    noise: float = 0.25,
+    frame_noise: float = 0.15,
+    t_max: int = 6,
+    t_min: int = 2,
+    common: float = 0.0,
+    seed: int = 0,
+) -> AudioFeatures:
     """Clips of the given labels (N,) around ``class_centres`` (C, D), frames with random real lengths."""
     labels = torch.as_tensor(np.asarray(labels), dtype=torch.long)
     g = torch.Generator().manual_seed(seed)
@@ -39,8 +46,9 @@ def make_features(labels, class_centres: torch.Tensor, noise: float = 0.25, fram
     return AudioFeatures(clip, frames, mask, frame_step=FRAME_STEP)
 
 
-def make_text(class_centres: torch.Tensor, n_desc: int = 3, noise: float = 0.3, seed: int = 0,
-              empty: bool = False) -> TextFeatures:
+def make_text(
+    class_centres: torch.Tensor, n_desc: int = 3, noise: float = 0.3, seed: int = 0, empty: bool = False
+) -> TextFeatures:
     """Prompts near the class centres and ``n_desc`` descriptions per class (empty sets if ``empty``)."""
     g = torch.Generator().manual_seed(20_000 + seed)
     c, d = class_centres.shape
@@ -48,13 +56,13 @@ def make_text(class_centres: torch.Tensor, n_desc: int = 3, noise: float = 0.3, 
     if empty:
         desc = [torch.zeros(0, d) for _ in range(c)]
     else:
-        desc = [l2_normalize(class_centres[i] + noise * torch.randn(n_desc, d, generator=g) / d**0.5 * 2)
-                for i in range(c)]
+        desc = [
+            l2_normalize(class_centres[i] + noise * torch.randn(n_desc, d, generator=g) / d**0.5 * 2) for i in range(c)
+        ]
     return TextFeatures(prompts=prompts, descriptions=desc)
 
 
-def few_shot(shots: int, n_query_per_class: int = 8, n_classes: int = N_CLASSES, dim: int = DIM,
-             seed: int = 0, **kw):
+def few_shot(shots: int, n_query_per_class: int = 8, n_classes: int = N_CLASSES, dim: int = DIM, seed: int = 0, **kw):
     """(support, support labels, query, query labels, class centres) of a fresh problem."""
     m = centres(n_classes, dim, seed)
     ys = torch.arange(n_classes).repeat_interleave(shots)

@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from mgcl.backbones.base import AudioFeatures, l2_normalize
 from mgcl.methods.augment import augment, frame_dropout_mask, masked_mean, temporal_crop_mask
+from mgcl.types import AudioFeatures, l2_normalize
 
 
 def prefix_mask(lengths, t: int) -> torch.Tensor:

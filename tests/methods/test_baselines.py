@@ -13,11 +13,11 @@ import math
 import pytest
 import torch
 
-from mgcl.backbones.base import AudioFeatures, l2_normalize
 from mgcl.errors import MgclError, NotFittedError
-from mgcl.methods import TextFeatures, available_methods, make_method, method_class
-from mgcl.methods.plot import Plot
-from mgcl.methods.treff import Treff, calm_logits
+from mgcl.methods import available_methods, make_method, method_class
+from mgcl.methods.baselines.plot import Plot
+from mgcl.methods.baselines.treff import Treff, calm_logits
+from mgcl.types import AudioFeatures, TextFeatures, l2_normalize
 
 from ._synth import N_CLASSES, few_shot, make_text
 
@@ -26,7 +26,7 @@ TEXT_METHODS = ["zero_shot", "zero_shot_desc", "plot"]
 NOISE = dict(noise=0.5, common=0.5, t_max=6)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def problem(shots: int, seed: int = 0):
     support, ys, query, yq, m = few_shot(shots, n_query_per_class=6, seed=seed, **NOISE)
     return support, ys, query, yq, make_text(m, seed=seed)
@@ -94,8 +94,9 @@ def test_query_of_the_wrong_dimension_raises(name):
     m = fitted(name, shots=1)
     _, _, query, _, _ = problem(1)
     d = query.dim + 3
-    bad = AudioFeatures(l2_normalize(torch.randn(2, d)), l2_normalize(torch.randn(2, 3, d)),
-                        torch.ones(2, 3, dtype=torch.bool))
+    bad = AudioFeatures(
+        l2_normalize(torch.randn(2, d)), l2_normalize(torch.randn(2, 3, d)), torch.ones(2, 3, dtype=torch.bool)
+    )
     with pytest.raises(MgclError, match="dimension"):
         m.predict(bad)
 
@@ -121,10 +122,7 @@ def test_fit_returns_self_and_state_round_trips(name):
     assert torch.allclose(clone.logits(query), m.logits(query), atol=1e-5)
 
 
-
-
-@pytest.mark.parametrize("name", [pytest.param(n)
-                                  for n in AUDIO_METHODS + TEXT_METHODS])
+@pytest.mark.parametrize("name", [pytest.param(n) for n in AUDIO_METHODS + TEXT_METHODS])
 def test_fits_with_support_captions(name):
     support, ys, query, yq, text = problem(4)
     g = torch.Generator().manual_seed(0)
@@ -169,8 +167,9 @@ def test_treff_training_free_matches_the_formula():
     m = Treff().fit(support, ys, text=text)
     assert m.epochs_ == 0 and torch.equal(m.weight_, torch.eye(query.dim))
     assert (m.alpha_, m.gamma_) == (m.default_alpha, m.default_gamma)  # no folds with one shot
-    w_text = l2_normalize(torch.stack([l2_normalize(torch.cat([p[None], e]).mean(0))
-                                       for p, e in zip(text.prompts, text.descriptions)]))
+    w_text = l2_normalize(
+        torch.stack([l2_normalize(torch.cat([p[None], e]).mean(0)) for p, e in zip(text.prompts, text.descriptions)])
+    )
     att = torch.softmax(m.gamma_ * query.clip @ support.clip.T, dim=1) @ torch.eye(N_CLASSES)[ys]
     assert torch.allclose(m.logits(query), 100.0 * query.clip @ w_text.T + m.alpha_ * att, atol=1e-4)
 
@@ -206,7 +205,8 @@ def test_treff_fine_tuning_lowers_the_self_masked_support_loss():
 
         def loss(w):
             return torch.nn.functional.cross_entropy(
-                zs + calm_logits(support.clip, support.clip, free.values_, w, 10.0, self_mask=True), ys).item()
+                zs + calm_logits(support.clip, support.clip, free.values_, w, 10.0, self_mask=True), ys
+            ).item()
 
         assert loss(m.weight_) < loss(free.weight_) - 1e-4
 
@@ -247,8 +247,9 @@ def test_plot_transports_frames_onto_descriptions():
     frames = torch.stack([e1, e2])[None]
     query = AudioFeatures(l2_normalize(e1 + e2)[None], frames, torch.ones(1, 2, dtype=torch.bool))
     far = l2_normalize(torch.tensor([0.0, 0.0, 1.0]) + 0.3 * (e1 + e2))
-    text = TextFeatures(prompts=torch.stack([far, far]),
-                        descriptions=[torch.stack([e1, e2]), l2_normalize(e1 + e2)[None]])
+    text = TextFeatures(
+        prompts=torch.stack([far, far]), descriptions=[torch.stack([e1, e2]), l2_normalize(e1 + e2)[None]]
+    )
     support = AudioFeatures(torch.stack([e3, e3]), torch.stack([e3, e3])[:, None], torch.ones(2, 1, dtype=torch.bool))
     z = Plot(eps=0.01).fit(support, torch.tensor([0, 1]), text=text).logits(query)
     # class 0, targets {far, e1, e2} at 1/3 each: e1 -> e1 and e2 -> e2 (1/3 each), the

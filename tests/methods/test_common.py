@@ -8,12 +8,12 @@ import pytest
 import torch
 
 from mgcl.methods.common import (
+    branch_spread,
     cache_affinity,
     cache_logits,
     centre,
     class_means,
     class_text_weights,
-    branch_spread,
     one_hot,
     pad_sets,
     segment_frames,
@@ -131,10 +131,12 @@ def test_segment_frames_turn_seconds_into_each_backbones_frames():
 def test_segment_starts_keep_full_windows_only():
     starts, real = segment_starts(torch.tensor([22, 13, 5, 0]), window=12, hop=3)
     assert starts.tolist() == [0, 3, 6, 9]  # 9 + 12 = 21 <= 22; 12 + 12 > 22
-    assert real.tolist() == [[True, True, True, True],   # frame 21 (< hop after the last window) is left out
-                             [True, False, False, False],  # 13 frames: one window
-                             [True, False, False, False],  # shorter than the window: one segment
-                             [False, False, False, False]]  # no real frame: none
+    assert real.tolist() == [
+        [True, True, True, True],  # frame 21 (< hop after the last window) is left out
+        [True, False, False, False],  # 13 frames: one window
+        [True, False, False, False],  # shorter than the window: one segment
+        [False, False, False, False],
+    ]  # no real frame: none
 
 
 def test_segments_by_hand():
@@ -161,10 +163,9 @@ def test_segments_ignore_padding_and_negative_frames():
         segments(f, mask, window=0, hop=1)
 
 
-
 def test_view_weights_are_one_over_the_clips_of_the_views_class():
     labels = torch.tensor([0, 0, 0, 0, 1, 2, 2])  # 4, 1 and 2 clips
-    source = torch.tensor([0, 3, 4, 4, 5, 6])     # views of clips 0, 3 (class 0), 4 (class 1), 5, 6 (class 2)
+    source = torch.tensor([0, 3, 4, 4, 5, 6])  # views of clips 0, 3 (class 0), 4 (class 1), 5, 6 (class 2)
     assert torch.allclose(view_weights(labels, source), torch.tensor([0.25, 0.25, 1.0, 1.0, 0.5, 0.5]))
     assert torch.equal(view_weights(labels, source, 0.3), torch.full((6,), 0.3))
     assert view_weights(labels, source[:0]).shape == (0,)

@@ -1,4 +1,4 @@
-"""mgcl.methods.mgcl: its formulas against answers computed by hand or by ot_sim directly,
+"""mgcl.methods.mgcl.training_free: its formulas against answers computed by hand or by ot_sim directly,
 and how views are weighed in mgcl_f's head and loss (the method as a whole: test_views,
 test_baselines, test_leakage)."""
 
@@ -9,19 +9,14 @@ import math
 import numpy as np
 import torch
 
-from mgcl.methods import SupportViews, make_method
+from mgcl.methods import make_method
+from mgcl.methods.baselines.linear_probe import averaged_logistic, fit_logistic
 from mgcl.methods.common import segments
-from mgcl.methods.linear_probe import averaged_logistic, fit_logistic
-from mgcl.methods.mgcl import (
-    LOGIT_SCALE,
-    fine_similarity,
-    fine_text_logits,
-    frame_saliency,
-    info_nce,
-    kmeans_init,
-    weighted_cross_entropy,
-)
+from mgcl.methods.losses import info_nce, weighted_cross_entropy
+from mgcl.methods.mgcl.branches import LOGIT_SCALE, fine_similarity, fine_text_logits, frame_saliency
+from mgcl.methods.mgcl.finetuned import kmeans_init
 from mgcl.ot import ot_sim
+from mgcl.types import SupportViews
 from tests.methods._synth import few_shot, make_features
 
 
@@ -51,8 +46,17 @@ def test_fine_similarity_solves_ot_for_the_top_k_keys_only():
     for i in range(3):
         for j in range(5):
             if j in top[i]:
-                ref = ot_sim(q[i][None, None], k[j][None, None], qm[i][None, None], km[j][None, None],
-                             a=qw[i][None, None], b=kw[j][None, None], eps=0.1, tol=1e-3, n_iters=200)
+                ref = ot_sim(
+                    q[i][None, None],
+                    k[j][None, None],
+                    qm[i][None, None],
+                    km[j][None, None],
+                    a=qw[i][None, None],
+                    b=kw[j][None, None],
+                    eps=0.1,
+                    tol=1e-3,
+                    n_iters=200,
+                )
                 assert abs(out[i, j].item() - ref.item()) < 1e-3  # both stop at tol 1e-3
             else:
                 assert out[i, j] == coarse[i, j]  # outside the top-k: the coarse similarity
@@ -95,8 +99,9 @@ def test_logistic_sample_weight_two_is_the_row_twice():
 def test_kmeans_init_gives_unit_centroids_one_per_cluster():
     g = torch.Generator().manual_seed(3)
     a, b = torch.eye(4)[0], torch.eye(4)[1]
-    x = torch.nn.functional.normalize(torch.cat([a + 0.05 * torch.randn(20, 4, generator=g),
-                                                 b + 0.05 * torch.randn(20, 4, generator=g)]), dim=1)
+    x = torch.nn.functional.normalize(
+        torch.cat([a + 0.05 * torch.randn(20, 4, generator=g), b + 0.05 * torch.randn(20, 4, generator=g)]), dim=1
+    )
     c = kmeans_init(x, 2, torch.Generator().manual_seed(0))
     assert torch.allclose(c.norm(dim=1), torch.ones(2))
     assert sorted(c.argmax(1).tolist()) == [0, 1]
@@ -136,8 +141,9 @@ def test_mgcl_f_views_weigh_view_weight_in_the_loss():
     half = torch.cat([torch.ones(len(ys)), torch.full((len(ys),), 0.5)])
     views_only = model._loss(p, rows.rows(torch.arange(len(ys), 2 * len(ys))), ys, values)
     assert torch.allclose(everything, (clips_only + views_only) / 2)
-    assert torch.allclose(model._loss(p, rows, y_rows, values, group=group, weight=half),
-                          (clips_only + 0.5 * views_only) / 1.5)
+    assert torch.allclose(
+        model._loss(p, rows, y_rows, values, group=group, weight=half), (clips_only + 0.5 * views_only) / 1.5
+    )
     # mgcl_f's default (None): 1 / K, 0.5 per view at 2 shots
     default = make_method("mgcl_f", epoch_grid=(0,), default_epochs=0, augment=("noise",)).fit(support, ys, views=views)
     assert torch.equal(default._rows(support, ys, views)[4], half)

@@ -13,8 +13,10 @@ def labels_with_counts(*counts: int) -> torch.Tensor:
     return y[torch.randperm(len(y), generator=torch.Generator().manual_seed(0))]  # interleaved
 
 
-@pytest.mark.parametrize("counts, max_folds, n_folds", [((3, 5, 4), 5, 3), ((4, 4), 5, 4), ((6, 7, 9), 5, 5),
-                                                          ((8, 8, 8), 3, 3), ((2, 9), 5, 2)])
+@pytest.mark.parametrize(
+    "counts, max_folds, n_folds",
+    [((3, 5, 4), 5, 3), ((4, 4), 5, 4), ((6, 7, 9), 5, 5), ((8, 8, 8), 3, 3), ((2, 9), 5, 2)],
+)
 def test_shot_folds_are_class_balanced_partitions(counts, max_folds, n_folds):
     y = labels_with_counts(*counts)
     folds = shot_folds(y, max_folds=max_folds)

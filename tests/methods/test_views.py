@@ -5,10 +5,11 @@ import pytest
 import torch
 
 from mgcl.errors import MgclError
-from mgcl.methods import SupportViews, make_method
+from mgcl.methods import make_method
+from mgcl.methods.baselines.linear_probe import averaged_logistic, fit_logistic
 from mgcl.methods.common import cache_logits, centre
-from mgcl.methods.linear_probe import averaged_logistic, fit_logistic
-from mgcl.methods.mgcl import MGCLF, one_standard_error_choice, one_view_per_clip
+from mgcl.methods.mgcl.finetuned import MGCLF, one_standard_error_choice, one_view_per_clip
+from mgcl.types import SupportViews
 from tests.methods._synth import few_shot, make_features
 
 FAST = {"cv_rounds": 1, "epoch_grid": (0, 3), "default_epochs": 3}
@@ -83,7 +84,9 @@ def test_view_weight_scales_the_views_values_in_the_cache():
     # None: a view weighs 1 / K (2 shots here); a number: that weight
     assert torch.equal(weighted.values_.sum(1), torch.cat([torch.ones(len(ys)), torch.full((len(views),), 0.5)]))
     assert torch.equal(weighted.values_.argmax(1), ys[weighted.key_source_])
-    zero = make_method("mgcl", branches=("cc",), view_weight=0.0, default_beta={"cc": 4.0}).fit(support, ys, views=views)
+    zero = make_method("mgcl", branches=("cc",), view_weight=0.0, default_beta={"cc": 4.0}).fit(
+        support, ys, views=views
+    )
     plain = make_method("mgcl", branches=("cc",), augment=(), default_beta={"cc": 4.0}).fit(support, ys)
     assert zero.beta_ == plain.beta_  # weight-0 views change no logit, nor what CV picks
     assert torch.allclose(zero.logits(query), plain.logits(query), atol=1e-5)
@@ -99,7 +102,9 @@ def test_mgcl_cross_validation_holds_a_clips_views_out_with_it():
     support, ys, _, _, _ = problem(shots=4)
     support.clip += 2.0 * torch.randn(support.clip.shape, generator=torch.Generator().manual_seed(3))
     support.clip /= support.clip.norm(dim=1, keepdim=True)  # a hard problem: CV well below 100 %
-    copies = SupportViews(support[torch.arange(len(ys)).repeat_interleave(3)], torch.arange(len(ys)).repeat_interleave(3))
+    copies = SupportViews(
+        support[torch.arange(len(ys)).repeat_interleave(3)], torch.arange(len(ys)).repeat_interleave(3)
+    )
     plain = make_method("mgcl", branches=("cc",), augment=()).fit(support, ys)
     viewed = make_method("mgcl", branches=("cc",)).fit(support, ys, views=copies)
     assert plain.cv_accuracy_ < 90

@@ -7,10 +7,11 @@ audio-only user never imports transformers.
 from __future__ import annotations
 
 import importlib
-from typing import Callable
+from collections.abc import Callable
 
-from mgcl.backbones.base import AudioFeatures, Backbone, l2_normalize
+from mgcl.backbones.base import Backbone
 from mgcl.errors import BackboneError
+from mgcl.types import AudioFeatures, l2_normalize
 
 # name -> ("module:factory", one-line description)
 _REGISTRY: dict[str, tuple[str, str]] = {
@@ -52,9 +53,7 @@ def _resolve(target: str) -> Callable[..., Backbone]:
 def get_backbone(name: str, **options) -> Backbone:
     """Build a backbone by registry name; unknown names give a one-line error listing choices."""
     if name not in _REGISTRY:
-        raise BackboneError(
-            f"unknown backbone '{name}' (choose from: {', '.join(sorted(_REGISTRY))})"
-        )
+        raise BackboneError(f"unknown backbone '{name}' (choose from: {', '.join(sorted(_REGISTRY))})")
     return _resolve(_REGISTRY[name][0])(**options)
 
 

@@ -22,17 +22,18 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import math
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from mgcl.backbones.base import AudioFeatures, l2_normalize
+from mgcl.backbones.dsp import mel_filterbank
 from mgcl.errors import BackboneError
+from mgcl.types import AudioFeatures, l2_normalize
 
 SAMPLE_RATE = 44100
 N_FFT = 2048
@@ -47,34 +48,6 @@ FRONTEND_VERSION = "frontend-v1"
 
 
 # --------------------------------------------------------------------------- front end
-def hz_to_mel_htk(f: np.ndarray) -> np.ndarray:
-    """HTK mel scale: m = 2595 log10(1 + f / 700)."""
-    return 2595.0 * np.log10(1.0 + np.asarray(f, dtype=np.float64) / 700.0)
-
-
-def mel_to_hz_htk(m: np.ndarray) -> np.ndarray:
-    """Inverse HTK mel scale: f = 700 (10^(m / 2595) - 1)."""
-    return 700.0 * (10.0 ** (np.asarray(m, dtype=np.float64) / 2595.0) - 1.0)
-
-
-@lru_cache(maxsize=4)
-def mel_filterbank(sr: int = SAMPLE_RATE, n_fft: int = N_FFT, n_mels: int = N_MELS) -> np.ndarray:
-    """Triangular HTK mel filters, each row L1-normalised: (n_mels, n_fft // 2 + 1).
-
-    Same as ``librosa.filters.mel(sr, n_fft, n_mels, fmin=0, fmax=sr/2, htk=True, norm=1)``.
-    """
-    fft_freqs = np.linspace(0.0, sr / 2.0, 1 + n_fft // 2)
-    mel_pts = mel_to_hz_htk(np.linspace(hz_to_mel_htk(0.0), hz_to_mel_htk(sr / 2.0), n_mels + 2))
-    fdiff = np.diff(mel_pts)
-    ramps = mel_pts[:, None] - fft_freqs[None, :]
-    lower = -ramps[:-2] / fdiff[:-1, None]
-    upper = ramps[2:] / fdiff[1:, None]
-    weights = np.maximum(0.0, np.minimum(lower, upper))
-    norms = np.abs(weights).sum(axis=1, keepdims=True)
-    weights = np.where(norms > np.finfo(np.float32).tiny, weights / np.maximum(norms, 1e-30), weights)
-    return weights.astype(np.float32)
-
-
 def log_mel(wave: torch.Tensor) -> torch.Tensor:
     """Peak-normalised log-mel spectrogram of one clip: (n,) -> (T, 96), T = 1 + n // 1024.
 
@@ -92,7 +65,7 @@ def log_mel(wave: torch.Tensor) -> torch.Tensor:
         return_complex=True,
     )
     power = spec.real.square() + spec.imag.square()  # (1025, T)
-    mel = torch.from_numpy(mel_filterbank()).to(wave.device) @ power  # (96, T)
+    mel = torch.from_numpy(mel_filterbank(SAMPLE_RATE, N_FFT, N_MELS)).to(wave.device) @ power  # (96, T)
     return (torch.log10(1.0 + 10000.0 * mel) / LOG_MAX).T.contiguous()
 
 
@@ -168,9 +141,7 @@ def checkpoint_path() -> Path:
     """Path of ``checkpoint.pth`` inside the installed aisfx package (without importing it)."""
     spec = importlib.util.find_spec("aisfx")
     if spec is None or not spec.submodule_search_locations:
-        raise BackboneError(
-            "the aisfx weights are not installed: run `pip install --no-deps aisfx==0.1.2`"
-        )
+        raise BackboneError("the aisfx weights are not installed: run `pip install --no-deps aisfx==0.1.2`")
     path = Path(list(spec.submodule_search_locations)[0]) / "models" / "checkpoint.pth"
     if not path.is_file():
         raise BackboneError(f"aisfx is installed but its checkpoint is missing: {path}")

@@ -19,19 +19,19 @@ Everything runs in eval mode under ``torch.no_grad``; outputs are float32 CPU te
 from __future__ import annotations
 
 import json
-import math
 import os
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from importlib import resources
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
-from mgcl.backbones.base import AudioFeatures, l2_normalize
 from mgcl.errors import AudioError, BackboneError
-from mgcl.identity import stable_hash, weights_stamp
+from mgcl.types import AudioFeatures, l2_normalize
+from mgcl.util.hashing import stable_hash, weights_stamp
 
 DEFAULT_CHECKPOINT = "laion/clap-htsat-unfused"
 
@@ -130,9 +130,7 @@ def pool_frames(hidden: torch.Tensor, projection: torch.nn.Module) -> torch.Tens
     return l2_normalize(projection(hidden.mean(dim=2).transpose(1, 2)))
 
 
-def joint_embedding(
-    output: Any, tower_pooled: torch.Tensor | None, projection: torch.nn.Module
-) -> torch.Tensor:
+def joint_embedding(output: Any, tower_pooled: torch.Tensor | None, projection: torch.nn.Module) -> torch.Tensor:
     """The (B, D) L2-normalised joint embedding from ``get_audio/text_features``' output.
 
     transformers 4.x returns the projected tensor; 5.x returns an output object whose
@@ -279,9 +277,7 @@ class ClapBackbone:
         clips, frames = [], []
         for start in range(0, len(windows), self.batch_size):
             chunk = windows[start : start + self.batch_size]
-            x, is_longer = extract_window_features(
-                self.feature_extractor, chunk, self.truncation, self.sample_rate
-            )
+            x, is_longer = extract_window_features(self.feature_extractor, chunk, self.truncation, self.sample_rate)
             x, is_longer = x.to(self.device), is_longer.to(self.device)
             with capture_output(self.model.audio_model) as tower:
                 out = self.model.get_audio_features(input_features=x, is_longer=is_longer)
@@ -314,14 +310,19 @@ class ClapBackbone:
                 new.append(n_new)
         b = len(waveforms)
         if b == 0:
-            return AudioFeatures(torch.zeros(0, self.dim), torch.zeros(0, 0, self.dim),
-                                 torch.zeros(0, 0, dtype=torch.bool), frame_step=self.frame_step)
+            return AudioFeatures(
+                torch.zeros(0, self.dim),
+                torch.zeros(0, 0, self.dim),
+                torch.zeros(0, 0, dtype=torch.bool),
+                frame_step=self.frame_step,
+            )
 
         win_clip, win_frames = self._encode_windows(windows)
         tw = win_frames.shape[1]
         if tw != self.frames_per_window:  # a tower whose layout differs from HTSAT's
-            raise BackboneError(f"CLAP audio tower gave {tw} frames per window, expected "
-                                f"{self.frames_per_window} from its config")
+            raise BackboneError(
+                f"CLAP audio tower gave {tw} frames per window, expected {self.frames_per_window} from its config"
+            )
         counts = [valid_frames(n, self.window_samples, tw) for n in new]
         n_frames = np.bincount(owner, weights=counts, minlength=b).astype(int)
         clip = torch.zeros(b, self.dim)
@@ -346,7 +347,7 @@ class ClapBackbone:
         window, tw = self.window_samples, self.frames_per_window
         pieces = split_windows(np.empty(max(int(n_samples), 1), dtype=np.uint8), window)
         spans, start = [], 0
-        for k, (piece, n_new) in enumerate(pieces):
+        for piece, n_new in pieces:
             n = valid_frames(n_new, window, tw)
             first = 0 if len(piece) < window else tw - n
             s0 = start if n_new == len(piece) else n_samples - window  # the overlapping last window
@@ -422,9 +423,7 @@ def tiny_tokenizer():
     vocab = {t: i for i, t in enumerate(_TINY_SPECIALS + _TINY_CHARS)}
     tk = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="<unk>"))
     tk.normalizer = normalizers.Lowercase()
-    tk.post_processor = processors.TemplateProcessing(
-        single="<s> $A </s>", special_tokens=[("<s>", 0), ("</s>", 2)]
-    )
+    tk.post_processor = processors.TemplateProcessing(single="<s> $A </s>", special_tokens=[("<s>", 0), ("</s>", 2)])
     return PreTrainedTokenizerFast(
         tokenizer_object=tk,
         bos_token="<s>",
@@ -442,16 +441,22 @@ def _corpus_bpe_json(vocab_size: int = 4000) -> str:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     texts = []
-    for f in sorted((resources.files("mgcl") / "concepts" / "data").iterdir(), key=lambda f: f.name):
+    for f in sorted((resources.files("mgcl") / "text" / "data").iterdir(), key=lambda f: f.name):
         if f.name.endswith(".json"):
             for sentences in json.loads(f.read_text(encoding="utf-8"))["classes"].values():
                 texts += [str(t) for t in sentences]
     tk = Tokenizer(models.BPE())
     tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tk.decoder = decoders.ByteLevel()
-    tk.train_from_iterator(texts, trainers.BpeTrainer(
-        vocab_size=vocab_size, special_tokens=_TINY_SPECIALS, show_progress=False,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tk.train_from_iterator(
+        texts,
+        trainers.BpeTrainer(
+            vocab_size=vocab_size,
+            special_tokens=_TINY_SPECIALS,
+            show_progress=False,
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        ),
+    )
     return tk.to_str()
 
 
@@ -464,27 +469,32 @@ def corpus_bpe_tokenizer(max_length: int = 512):
     from transformers import PreTrainedTokenizerFast
 
     tk = Tokenizer.from_str(_corpus_bpe_json())
-    tk.post_processor = processors.TemplateProcessing(
-        single="<s> $A </s>", special_tokens=[("<s>", 0), ("</s>", 2)])
-    return PreTrainedTokenizerFast(tokenizer_object=tk, bos_token="<s>", eos_token="</s>",
-                                   pad_token="<pad>", unk_token="<unk>", model_max_length=max_length)
+    tk.post_processor = processors.TemplateProcessing(single="<s> $A </s>", special_tokens=[("<s>", 0), ("</s>", 2)])
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tk,
+        bos_token="<s>",
+        eos_token="</s>",
+        pad_token="<pad>",
+        unk_token="<unk>",
+        model_max_length=max_length,
+    )
 
 
 def _random_backbone(config, feature_extractor, tokenizer, seed: int, name: str, **kw) -> ClapBackbone:
     from transformers import ClapModel, ClapProcessor
 
     if "checkpoint" in kw:
-        raise BackboneError(f"backbone '{name}' has random weights and takes no checkpoint "
-                            "(for a real checkpoint: --backbone clap --checkpoint ID_OR_DIR)")
+        raise BackboneError(
+            f"backbone '{name}' has random weights and takes no checkpoint "
+            "(for a real checkpoint: --backbone clap --checkpoint ID_OR_DIR)"
+        )
     torch.manual_seed(seed)
     model = ClapModel(config)
     processor = ClapProcessor(feature_extractor=feature_extractor, tokenizer=tokenizer)
     fusion = "fused" if config.audio_config.enable_fusion else "unfused"
     digest = stable_hash(config.to_dict(), feature_extractor.to_dict())
     identity = f"{name}:seed={seed}:{fusion}:{digest}:{PREPROCESSING_VERSION}"
-    return ClapBackbone(
-        checkpoint=name, model=model, processor=processor, name=name, identity=identity, **kw
-    )
+    return ClapBackbone(checkpoint=name, model=model, processor=processor, name=name, identity=identity, **kw)
 
 
 def tiny_random_clap(seed: int = 0, enable_fusion: bool = False, **kw) -> ClapBackbone:

@@ -26,6 +26,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from mgcl.util.atomic import atomic_write_bytes
+from mgcl.version import __version__
+
 __all__ = [
     "CLASSES",
     "EVENT_GENERATORS",
@@ -59,8 +62,9 @@ def _phase(freq: np.ndarray | float, sr: int, n: int | None = None, phase0: floa
     return phase0 + _TWO_PI * np.cumsum(freq) / sr
 
 
-def _harmonics(phase: np.ndarray, freq: np.ndarray | float, amps: Sequence[float], sr: int,
-               orders: Sequence[float] | None = None) -> np.ndarray:
+def _harmonics(
+    phase: np.ndarray, freq: np.ndarray | float, amps: Sequence[float], sr: int, orders: Sequence[float] | None = None
+) -> np.ndarray:
     """Sum ``amps[i] * sin(orders[i] * phase)``, muting any partial above 0.45 * sr.
 
     Without ``orders`` (harmonics 1, 2, 3, ...) the sines come from the Chebyshev
@@ -144,9 +148,14 @@ def _spectral_filter(x: np.ndarray, sr: int, response: Callable[[np.ndarray], np
     return np.fft.irfft(spec * response(freqs), nfft)[: len(x)]
 
 
-def _coloured_noise(rng: np.random.Generator, n: int, sr: int, exponent: float,
-                    low_cut: float = 20.0,
-                    response: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
+def _coloured_noise(
+    rng: np.random.Generator,
+    n: int,
+    sr: int,
+    exponent: float,
+    low_cut: float = 20.0,
+    response: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> np.ndarray:
     """Noise with power spectrum ~ 1/f**exponent (0 white, 1 pink, 2 brown), unit RMS.
 
     Drawn directly in the frequency domain (complex Gaussian bins, one inverse FFT);
@@ -162,8 +171,7 @@ def _coloured_noise(rng: np.random.Generator, n: int, sr: int, exponent: float,
     return x / (np.sqrt(np.mean(x**2)) + 1e-12)
 
 
-def _scatter(n: int, starts: np.ndarray, gains: np.ndarray, kernels: np.ndarray,
-             which: np.ndarray) -> np.ndarray:
+def _scatter(n: int, starts: np.ndarray, gains: np.ndarray, kernels: np.ndarray, which: np.ndarray) -> np.ndarray:
     """Sum of ``gains[i] * kernels[which[i]]`` placed at ``starts[i]``, ``n`` samples long."""
     klen = kernels.shape[1]
     idx = (starts[:, None] + np.arange(klen)[None, :]).ravel()
@@ -181,7 +189,7 @@ def _place(out: np.ndarray, start: int, grain: np.ndarray, gain: float = 1.0) ->
     if start >= len(out) or start < 0:
         return
     m = min(len(grain), len(out) - start)
-    out[start:start + m] += gain * grain[:m]
+    out[start : start + m] += gain * grain[:m]
 
 
 # ----------------------------------------------------------------------------- events
@@ -251,16 +259,16 @@ def engine_hum(rng: np.random.Generator, sr: int, duration: float) -> np.ndarray
     walk = np.cumsum(rng.standard_normal(n_ctrl))
     walk = (walk - walk.mean()) / (np.abs(walk - walk.mean()).max() + 1e-9)
     drift = np.interp(t, np.linspace(0.0, duration, n_ctrl), walk)
-    wobble = (1.0 + rng.uniform(0.005, 0.03) * np.sin(_TWO_PI * rng.uniform(0.3, 2.0) * t)
-              + rng.uniform(0.0, 0.02) * drift)
+    wobble = (
+        1.0 + rng.uniform(0.005, 0.03) * np.sin(_TWO_PI * rng.uniform(0.3, 2.0) * t) + rng.uniform(0.0, 0.02) * drift
+    )
     freq = f0 * wobble
     phase = _phase(freq, sr)
     k = np.arange(1, 25, dtype=np.float64)
     amps = k ** -rng.uniform(0.4, 1.0) * rng.uniform(0.3, 1.0, size=k.size)
     tone = _harmonics(phase, freq, amps, sr)
     cutoff = rng.uniform(250.0, 800.0)
-    rumble = _coloured_noise(rng, n, sr, exponent=1.0,
-                             response=lambda f: 1.0 / (1.0 + (f / cutoff) ** 4))
+    rumble = _coloured_noise(rng, n, sr, exponent=1.0, response=lambda f: 1.0 / (1.0 + (f / cutoff) ** 4))
     rumble *= 1.0 + 0.6 * np.sin(phase)
     x = _unit_peak(tone) + rng.uniform(0.2, 0.8) * _unit_peak(rumble)
     return _fade(x, sr, rng.uniform(0.1, 0.4), rng.uniform(0.1, 0.4))
@@ -281,8 +289,11 @@ def knock(rng: np.random.Generator, sr: int, duration: float) -> np.ndarray:
     klen = _n(sr, 0.25)
     tk = _time(klen, sr)
     keep = ratios * f1 < 0.45 * sr
-    modes = (mode_amps[keep, None] * np.exp(-tk[None, :] / taus[keep, None])
-             * np.sin(_TWO_PI * (ratios[keep, None] * f1) * tk[None, :])).sum(axis=0)
+    modes = (
+        mode_amps[keep, None]
+        * np.exp(-tk[None, :] / taus[keep, None])
+        * np.sin(_TWO_PI * (ratios[keep, None] * f1) * tk[None, :])
+    ).sum(axis=0)
     click = rng.standard_normal(klen) * np.exp(-tk / 0.002)
     click = np.convolve(click, np.ones(4) / 4.0, mode="same")  # soften (low-pass)
     kernel = modes + rng.uniform(0.1, 0.5) * click
@@ -321,8 +332,13 @@ def rain(rng: np.random.Generator, sr: int, duration: float) -> np.ndarray:
         kernels[g] = np.exp(-tk / tau) * np.sin(_TWO_PI * np.cumsum(chirp) / sr)
     drops = _scatter(n, pos, gains, kernels, group)
     hiss_cut = rng.uniform(400.0, 1500.0)
-    hiss = _coloured_noise(rng, n, sr, exponent=rng.uniform(0.3, 1.0),
-                           response=lambda f: 1.0 / (1.0 + (hiss_cut / np.maximum(f, 1.0)) ** 4))
+    hiss = _coloured_noise(
+        rng,
+        n,
+        sr,
+        exponent=rng.uniform(0.3, 1.0),
+        response=lambda f: 1.0 / (1.0 + (hiss_cut / np.maximum(f, 1.0)) ** 4),
+    )
     x = _unit_peak(drops) + rng.uniform(0.1, 0.4) * _unit_peak(hiss)
     return _fade(x, sr, rng.uniform(0.1, 0.3), rng.uniform(0.1, 0.3))
 
@@ -431,9 +447,14 @@ def glass_clink(rng: np.random.Generator, sr: int, duration: float) -> np.ndarra
     for s in strikes:
         i0 = int(s * sr)
         tt = t[: n - i0]
-        ring = (amps[:, None] * np.exp(-tt[None, :] / taus[:, None])
-                * (np.sin(_TWO_PI * freqs[:, None] * tt[None, :])
-                   + 0.6 * np.sin(_TWO_PI * (freqs + beats)[:, None] * tt[None, :]))).sum(axis=0)
+        ring = (
+            amps[:, None]
+            * np.exp(-tt[None, :] / taus[:, None])
+            * (
+                np.sin(_TWO_PI * freqs[:, None] * tt[None, :])
+                + 0.6 * np.sin(_TWO_PI * (freqs + beats)[:, None] * tt[None, :])
+            )
+        ).sum(axis=0)
         tick = rng.standard_normal(tt.size) * np.exp(-tt / 0.001)
         tick -= np.convolve(tick, np.ones(3) / 3.0, mode="same")  # crude high-pass
         _place(out, i0, ring + rng.uniform(0.2, 0.8) * tick, rng.uniform(0.5, 1.0))
@@ -499,7 +520,8 @@ def phone_ring(rng: np.random.Generator, sr: int, duration: float) -> np.ndarray
         ratios, ramps = [1.0, 2.0, 2.76, 5.4], [1.0, 0.5, 0.35, 0.15]
         tone = sum(
             a * (np.sin(_TWO_PI * r * f1 * t) + np.sin(_TWO_PI * r * f2 * t))
-            for r, a in zip(ratios, ramps) if r * f2 < 0.45 * sr
+            for r, a in zip(ratios, ramps)
+            if r * f2 < 0.45 * sr
         )
         strike = rng.uniform(16.0, 25.0)
         tone = tone * (0.5 + 0.5 * np.sin(_TWO_PI * strike * t)) ** 2
@@ -570,8 +592,7 @@ def _check_label(label: str) -> None:
         raise ValueError(f"unknown synthetic class {label!r}; choose from {', '.join(CLASSES)}")
 
 
-def synth_event(label: str, rng: np.random.Generator, sr: int = 22050,
-                duration: float = 1.0) -> np.ndarray:
+def synth_event(label: str, rng: np.random.Generator, sr: int = 22050, duration: float = 1.0) -> np.ndarray:
     """One clean event of class ``label``, ``duration`` seconds, float64 with peak 1."""
     _check_label(label)
     x = EVENT_GENERATORS[label](rng, sr, duration)
@@ -636,17 +657,16 @@ def synth_clip(
     exponent = float(rng.uniform(0.0, 2.0))
     background = _coloured_noise(rng, n, sr, exponent)
     t = _time(n, sr)
-    drift = 1.0 + rng.uniform(0.0, 0.15) * np.sin(_TWO_PI * (rng.uniform(0.05, 0.4) * t
-                                                             + rng.uniform()))
+    drift = 1.0 + rng.uniform(0.0, 0.15) * np.sin(_TWO_PI * (rng.uniform(0.05, 0.4) * t + rng.uniform()))
     background *= drift
 
     def power(x: np.ndarray) -> float:
         return float(np.mean(x**2)) + 1e-20
 
     # SNR is local: the event's power over the background's power under the event
-    event_power = power(background[start:start + m]) * 10.0 ** (snr / 10.0)
+    event_power = power(background[start : start + m]) * 10.0 ** (snr / 10.0)
     clip = background.copy()
-    clip[start:start + m] += event * np.sqrt(event_power / power(event))
+    clip[start : start + m] += event * np.sqrt(event_power / power(event))
 
     meta: dict = {
         "label": label,
@@ -665,9 +685,8 @@ def synth_clip(
         dm = min(len(d_event), n)
         d_start = int(rng.integers(0, n - dm + 1))
         d_power = event_power * 10.0 ** (-rng.uniform(8.0, 15.0) / 10.0)
-        clip[d_start:d_start + dm] += d_event[:dm] * np.sqrt(d_power / power(d_event[:dm]))
-        meta.update(distractor=other, distractor_onset=d_start / sr,
-                    distractor_offset=(d_start + dm) / sr)
+        clip[d_start : d_start + dm] += d_event[:dm] * np.sqrt(d_power / power(d_event[:dm]))
+        meta.update(distractor=other, distractor_onset=d_start / sr, distractor_offset=(d_start + dm) / sr)
 
     peak = float(rng.uniform(0.3, 0.9))
     clip = clip * (peak / (np.max(np.abs(clip)) + 1e-12))
@@ -682,25 +701,10 @@ def _clip_rng(seed: int, label: str, index: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([seed, zlib.crc32(label.encode()), index]))
 
 
-def _tmp_name(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = _tmp_name(path)
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def _atomic_write_wav(path: Path, samples: np.ndarray, sr: int) -> None:
     buf = io.BytesIO()
     sf.write(buf, samples, sr, subtype="PCM_16", format="WAV")
-    _atomic_write_bytes(path, buf.getvalue())
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def _reusable(root: Path, manifest: Path, params: dict, n_rows: int) -> bool:
@@ -739,8 +743,6 @@ def make_dataset(
     ``synthetic.json`` already match these arguments (and the files exist) nothing is
     rewritten.
     """
-    from mgcl import __version__
-
     root = Path(root)
     classes = CLASSES if classes is None else tuple(classes)
     if not classes:
@@ -754,8 +756,7 @@ def make_dataset(
     if int(seed) != seed or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed}")
     if n_folds is not None and (int(n_folds) != n_folds or not 1 <= n_folds <= n_per_class):
-        raise ValueError(f"n_folds must be an integer in [1, n_per_class={n_per_class}], "
-                         f"got {n_folds}")
+        raise ValueError(f"n_folds must be an integer in [1, n_per_class={n_per_class}], got {n_folds}")
     if int(sr) != sr or sr <= 0:
         raise ValueError(f"sr must be a positive integer, got {sr}")
     n_per_class, seed, sr = int(n_per_class), int(seed), int(sr)
@@ -792,11 +793,10 @@ def make_dataset(
                 row.append(str(i % n_folds + 1))
             rows.append(row)
 
-    _atomic_write_bytes(root / "synthetic.json",
-                        (json.dumps(params, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+    atomic_write_bytes(root / "synthetic.json", (json.dumps(params, indent=2, sort_keys=True) + "\n").encode("utf-8"))
     buf = io.StringIO(newline="")
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["path", "label"] + (["fold"] if n_folds is not None else []))
     writer.writerows(rows)
-    _atomic_write_bytes(manifest, buf.getvalue().encode("utf-8"))
+    atomic_write_bytes(manifest, buf.getvalue().encode("utf-8"))
     return manifest

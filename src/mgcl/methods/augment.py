@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from mgcl.backbones.base import AudioFeatures, l2_normalize
+from mgcl.types import AudioFeatures, l2_normalize
 
 
 def temporal_crop_mask(mask: torch.Tensor, min_frac: float, gen: torch.Generator) -> torch.Tensor:
@@ -44,8 +44,12 @@ def masked_mean(frames: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 def augment_clip_and_mask(
-    clip: torch.Tensor, frames: torch.Tensor, mask: torch.Tensor, gen: torch.Generator,
-    min_frac: float = 0.6, drop: float = 0.1,
+    clip: torch.Tensor,
+    frames: torch.Tensor,
+    mask: torch.Tensor,
+    gen: torch.Generator,
+    min_frac: float = 0.6,
+    drop: float = 0.1,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """A random temporal crop then frame dropout, without moving any frame.
 

@@ -1,71 +1,55 @@
-"""The few-shot method interface, scikit-learn style.
+"""The few-shot method interface: scikit-learn estimators on cached features.
 
-Hyper-parameters are set only in ``__init__``; ``fit`` learns state whose attribute names
-end in ``_`` and returns ``self``; ``logits`` before ``fit`` raises NotFittedError.
-Every method works on cached features (:class:`~mgcl.backbones.base.AudioFeatures`);
-text-side inputs come in a :class:`TextFeatures`.
+A method is a :class:`sklearn.base.BaseEstimator`: its ``__init__`` takes keyword-only
+hyper-parameters and stores them unchanged (``self.a = a``), so ``get_params``,
+``set_params``, ``sklearn.base.clone`` and ``repr`` work; checking and converting them
+(tuples, numbers, one-line :class:`~mgcl.errors.MgclError`) happens in ``fit``.
+``fit`` forgets any earlier fit, learns state whose attribute names end in ``_`` and
+returns ``self``; ``logits`` before ``fit`` raises NotFittedError.
+Every method works on cached features (:class:`~mgcl.types.AudioFeatures`);
+text-side inputs come in a :class:`~mgcl.types.TextFeatures`.
 
 Persistence is generic: tensors ending in ``_`` go to safetensors, every other learned
 attribute ending in ``_`` (numbers, strings, lists, dicts) and the ``__init__`` parameters
-go to JSON. Nothing is pickled.
+(``get_params()``) go to JSON. Nothing is pickled.
 """
 
 from __future__ import annotations
 
-import inspect
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import ClassVar
 
+import numpy as np
 import torch
+from sklearn.base import BaseEstimator
 
-from mgcl.backbones.base import AudioFeatures
 from mgcl.errors import MgclError, NotFittedError
+from mgcl.types import AudioFeatures, Concepts, SupportViews, TextFeatures
 
 
-@dataclass
-class TextFeatures:
-    """Text-side embeddings for C classes (all L2-normalised, joint space).
-
-    prompts:      (C, D) coarse prompt embedding per class (template ensemble mean).
-    descriptions: list of C tensors (M_c, D), LLM descriptions per class (may be empty).
-    captions:     (N, D) caption embedding per support clip, or None.
-    """
-
-    prompts: torch.Tensor
-    descriptions: list[torch.Tensor] = field(default_factory=list)
-    captions: torch.Tensor | None = None
+def encode_labels(labels: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+    """String labels -> (int codes (N,), sorted class names)."""
+    classes = sorted(set(labels))
+    index = {c: i for i, c in enumerate(classes)}
+    return np.array([index[label] for label in labels], dtype=np.int64), classes
 
 
-@dataclass
-class SupportViews:
-    """Augmented views of support clips (:mod:`mgcl.augment_audio`), embedded by the backbone.
-
-    features: AudioFeatures of V views.
-    source:   (V,) long, the support clip (row of the support set) each view was made from.
-    """
-
-    features: AudioFeatures
-    source: torch.Tensor
-
-    def __len__(self) -> int:
-        return len(self.features)
-
-    def subset(self, clips: torch.Tensor) -> "SupportViews | None":
-        """The views of support rows ``clips`` (1-D long), re-indexed to positions in ``clips``."""
-        clips = torch.as_tensor(clips, dtype=torch.long)
-        if len(self) == 0 or len(clips) == 0:
-            return None
-        where = torch.full((int(max(self.source.max().item(), clips.max().item())) + 1,), -1, dtype=torch.long)
-        where[clips] = torch.arange(len(clips))
-        new = where[self.source]
-        keep = (new >= 0).nonzero().flatten()
-        if len(keep) == 0:
-            return None
-        return SupportViews(self.features[keep], new[keep])
+def as_tuple(value, name: str) -> tuple:
+    """A sequence hyper-parameter as a tuple: it is stored as given (a tuple, or a list as
+    JSON gives it back) and converted where ``fit`` uses it. A one-line MgclError for
+    anything else (a string, a number)."""
+    if not isinstance(value, (str, bytes)):
+        try:
+            return tuple(value)
+        except TypeError:
+            pass
+    raise MgclError(f"{name} must be a list of values, got {value!r}")
 
 
-class Method:
-    """Base class of few-shot methods. Subclasses implement ``_fit`` and ``_logits``."""
+class Method(BaseEstimator):
+    """Base class of few-shot methods. Subclasses implement ``_fit`` and ``_logits``, and an
+    ``__init__`` of keyword-only hyper-parameters that only stores them (no conversion, no
+    checks: those belong in ``_fit``), as scikit-learn's ``get_params`` / ``clone`` need."""
 
     name: ClassVar[str] = "method"
     needs_text: ClassVar[bool] = False
@@ -83,7 +67,7 @@ class Method:
         text: TextFeatures | None = None,
         n_classes: int | None = None,
         views: SupportViews | None = None,
-    ) -> "Method":
+    ) -> Method:
         """Learn from support features (N clips) and integer labels (N,) in [0, C).
 
         ``views``: augmented views of the support clips, used by methods whose
@@ -96,8 +80,9 @@ class Method:
             if views.features.dim != support.dim:
                 raise MgclError(f"support views have dimension {views.features.dim}, the support {support.dim}")
             if source.shape != (len(views.features),) or (source < 0).any() or (source >= len(support)).any():
-                raise MgclError("support views: 'source' must give, for each view, a support row in "
-                                f"[0, {len(support)})")
+                raise MgclError(
+                    f"support views: 'source' must give, for each view, a support row in [0, {len(support)})"
+                )
             views = SupportViews(views.features, source)
         c = int(n_classes if n_classes is not None else labels.max().item() + 1)
         counts = torch.bincount(labels, minlength=c)
@@ -106,6 +91,7 @@ class Method:
             raise MgclError(f"classes {missing} have no support clip")
         if self.needs_text and text is None:
             raise MgclError(f"method '{self.name}' needs a text encoder (use a backbone with a text tower)")
+        self._forget_fit()
         self.n_classes_ = c
         self.dim_ = support.dim
         if self.view_names():
@@ -129,16 +115,34 @@ class Method:
     def predict_proba(self, query: AudioFeatures) -> torch.Tensor:
         return self.logits(query).softmax(dim=1)
 
+    # ------------------------------------------------------------------ explanations
+    @torch.no_grad()
+    def branch_contributions(self, query: AudioFeatures) -> dict[str, torch.Tensor]:
+        """Each branch's additive share of the logits, {name: (Q, C)}, summing to them.
+        Methods without branches give one: {"total": logits}."""
+        return {"total": self.logits(query)}
+
+    @torch.no_grad()
+    def explain_concepts(self, query: AudioFeatures, c: int) -> Concepts | None:
+        """The audio-side concepts of class ``c`` that an OT branch matches the (one-clip)
+        ``query`` to, for explanations; None when the method has no such branch."""
+        return None
+
     def check_fitted(self) -> None:
-        if not hasattr(self, "n_classes_"):
+        if not self.__sklearn_is_fitted__():
             raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit first")
 
-    # ------------------------------------------------------------------ persistence
-    def get_params(self) -> dict:
-        """The ``__init__`` hyper-parameters (JSON-serialisable)."""
-        sig = inspect.signature(type(self).__init__)
-        return {k: getattr(self, k) for k in sig.parameters if k != "self" and hasattr(self, k)}
+    def __sklearn_is_fitted__(self) -> bool:
+        """Whether ``fit`` (or ``load_learned_state``) has run (for ``sklearn.utils.validation.check_is_fitted``)."""
+        return hasattr(self, "n_classes_")
 
+    def _forget_fit(self) -> None:
+        """Drop the learned state of an earlier ``fit`` (attributes ending in ``_``), so that
+        nothing a refit does not overwrite (e.g. caption keys) survives into it."""
+        for k in [k for k in vars(self) if k.endswith("_") and not k.startswith("_")]:
+            delattr(self, k)
+
+    # ------------------------------------------------------------------ persistence
     def learned_state(self) -> tuple[dict[str, torch.Tensor], dict]:
         """(tensors, json_values) of every learned attribute ending in ``_``."""
         tensors, values = {}, {}
@@ -159,7 +163,7 @@ class Method:
                 values[k] = v
         return tensors, values
 
-    def load_learned_state(self, tensors: dict[str, torch.Tensor], values: dict) -> "Method":
+    def load_learned_state(self, tensors: dict[str, torch.Tensor], values: dict) -> Method:
         for k, v in values.items():
             if isinstance(v, dict) and "__tensor_list__" in v:
                 setattr(self, k, [tensors[f"{k}#{j}"] for j in range(v["__tensor_list__"])])
@@ -178,4 +182,3 @@ class Method:
 
     def _logits(self, query: AudioFeatures) -> torch.Tensor:
         raise NotImplementedError
-

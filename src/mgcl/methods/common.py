@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from mgcl.backbones.base import l2_normalize
+from mgcl.types import l2_normalize
 
 
 def one_hot(labels: torch.Tensor, n_classes: int) -> torch.Tensor:
@@ -102,8 +102,10 @@ def segment_frames(seconds: tuple[float, float], frame_step: float | None) -> tu
     (2.2, 0.55) s -> (12, 3) frames of aisfx (0.186 s), (7, 2) of CLAP (0.3125 s).
     """
     if frame_step is None or not frame_step > 0:
-        raise ValueError("these features carry no frame step (seconds per frame): build them with a "
-                         "backbone, or give AudioFeatures(..., frame_step=seconds)")
+        raise ValueError(
+            "these features carry no frame step (seconds per frame): build them with a "
+            "backbone, or give AudioFeatures(..., frame_step=seconds)"
+        )
     window, hop = (float(x) for x in seconds)
     if not (window > 0 and hop > 0):
         raise ValueError(f"segment window and hop must be positive seconds, got ({window}, {hop})")

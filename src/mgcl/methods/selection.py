@@ -8,7 +8,7 @@ class there is no such split and callers fall back to fixed defaults.
 from __future__ import annotations
 
 import itertools
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import torch
 

@@ -1,0 +1,330 @@
+"""``FewShotAudioClassifier``: a few labelled clips in, a classifier that works alone out.
+
+scikit-learn style: hyper-parameters are set only in ``__init__``; ``fit`` learns state
+whose names end in ``_`` (``classes_``, ``method_``, ...) and returns ``self``; use before
+``fit`` raises :class:`~mgcl.errors.NotFittedError`.
+
+    clf = FewShotAudioClassifier(backbone="aisfx", method="tip_adapter", store="~/.cache/mgcl/features")
+    clf.fit(["dog1.wav", "dog2.wav", "siren1.wav", "siren2.wav"], ["dog", "dog", "siren", "siren"])
+    clf.predict(["query.wav"])            # -> ["dog"]
+    clf.predict_proba(["query.wav"])      # -> numpy (1, 2), columns in clf.classes_ order
+    clf.save("my_model")                  # config.json + weights.safetensors
+    FewShotAudioClassifier.load("my_model").predict([(waveform, 16000)])
+
+Inputs are audio file paths or ``(waveform, sample_rate)`` pairs (mixed allowed); the
+``*_features`` variants take already computed :class:`~mgcl.backbones.base.AudioFeatures`.
+
+**Saved model** (a folder): ``config.json`` (format version, mgcl version, backbone name,
+options and identity, method name and hyper-parameters, classes, the JSON-able learned
+values, feature dimension, SHA-256 of the weights) and ``weights.safetensors`` (the
+learned tensors). Nothing is pickled, on save or on load. Each file is written to a
+temporary name and renamed into place, weights first and config last; a crash between
+the two is caught on load by the checksum, so a half-written model is never used.
+
+**Backbone identity.** Features only make sense for the backbone that produced them. The
+backbone is built lazily (on the first prediction from audio); if its ``identity``
+differs from the one recorded at fit, :meth:`get_backbone` raises an MgclError, unless
+the model was loaded with ``strict_backbone=False``, which downgrades it to a warning
+(use it when you know the difference is harmless, e.g. a copied local CLAP folder).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator
+
+from mgcl.backbones import available_backbones, get_backbone
+from mgcl.classifier import persistence
+from mgcl.errors import MgclError, NotFittedError
+from mgcl.methods.base import encode_labels
+from mgcl.methods.registry import build_method
+from mgcl.store.features import FeatureStore, ViewCache, embed_sources
+from mgcl.text.prompts import class_text_features
+from mgcl.types import AudioFeatures
+
+
+# ----------------------------------------------------------------------------- helpers
+def _source_problem(i: int, src) -> str | None:
+    if isinstance(src, (str, os.PathLike)):
+        return None
+    if isinstance(src, tuple) and len(src) == 2:
+        return None
+    return f"input {i}: expected an audio path or a (waveform, sample_rate) pair, got {type(src).__name__}"
+
+
+def _check_sources(X) -> list:
+    if isinstance(X, (str, os.PathLike)):
+        raise MgclError(
+            "X must be a list of audio paths or (waveform, sample_rate) pairs, "
+            f"not a single path ('{X}'): wrap it in a list"
+        )
+    if isinstance(X, AudioFeatures):
+        raise MgclError("X is an AudioFeatures batch: use the *_features methods (fit_features, predict_features, ...)")
+    try:
+        X = list(X)
+    except TypeError:
+        raise MgclError(
+            f"X must be a list of audio paths or (waveform, sample_rate) pairs, got {type(X).__name__}"
+        ) from None
+    problems = [p for i, s in enumerate(X) if (p := _source_problem(i, s))]
+    if problems:
+        raise MgclError(problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
+    return X
+
+
+def failure_summary(errors: Mapping[int, str], total: int, what: str = "inputs", show: int = 3) -> str:
+    """One line: 'N of M inputs could not be used: a.wav: reason; b.wav: reason (and K more)'."""
+    msgs = [errors[i] for i in sorted(errors)]
+    head = "; ".join(msgs[:show])
+    more = f" (and {len(msgs) - show} more)" if len(msgs) > show else ""
+    return f"{len(msgs)} of {total} {what} could not be used: {head}{more}"
+
+
+# ----------------------------------------------------------------------------- classifier
+class FewShotAudioClassifier(BaseEstimator):
+    """Few-shot audio classifier: a backbone (features) + a few-shot method (decision).
+
+    Parameters
+    ----------
+    backbone:         registry name (``"aisfx"``, ``"clap"``, ...) or a built backbone object.
+    method:           few-shot method name (see :func:`mgcl.methods.available_methods`).
+    method_params:    hyper-parameters of the method (``{"alphas": (0.5, 1.0)}``, ...).
+    backbone_options: keyword options of the backbone factory (``checkpoint``, ``device``).
+    store:            feature-store folder (embeddings cached by audio content), or None.
+    batch_size:       clips per backbone forward.
+    descriptions:     optional ``{class: [sentence, ...]}`` LLM descriptions (text backbones).
+
+    Learned state: ``classes_`` (sorted labels), ``method_`` (the fitted Method),
+    ``backbone_name_``, ``backbone_identity_``, ``dim_`` (feature dimension),
+    ``support_counts_`` (clips per class).
+    """
+
+    def __init__(
+        self,
+        *,
+        backbone="aisfx",
+        method: str = "mgcl_f",
+        method_params: Mapping[str, Any] | None = None,
+        backbone_options: Mapping[str, Any] | None = None,
+        store: str | os.PathLike | None = None,
+        batch_size: int = 16,
+        descriptions: Mapping[str, Sequence[str]] | None = None,
+    ):
+        self.backbone = backbone
+        self.method = method
+        self.method_params = method_params
+        self.backbone_options = backbone_options
+        self.store = store
+        self.batch_size = batch_size
+        self.descriptions = descriptions
+
+    # ------------------------------------------------------------------ backbone / store
+    @property
+    def _backbone_name(self) -> str:
+        return self.backbone if isinstance(self.backbone, str) else getattr(self.backbone, "name", "?")
+
+    def get_backbone(self):
+        """The backbone object, built on first use; checks its identity against the fitted one."""
+        bb = getattr(self, "_backbone", None)
+        if bb is None:
+            if isinstance(self.backbone, str):
+                bb = get_backbone(self.backbone, **dict(self.backbone_options or {}))
+            else:
+                bb = self.backbone
+            self._check_identity(bb)
+            self._backbone = bb
+        return bb
+
+    def _check_identity(self, bb) -> None:
+        expected = getattr(self, "backbone_identity_", None)
+        if expected is None or getattr(bb, "identity", None) == expected:
+            return
+        msg = (
+            f"backbone '{bb.name}' has identity '{bb.identity}' but this model was fitted on "
+            f"features of '{expected}': its predictions would be meaningless"
+        )
+        if getattr(self, "_strict_backbone", True):
+            raise MgclError(
+                msg + " (load with strict_backbone=False / --allow-backbone-mismatch "
+                "if you know the difference is harmless)"
+            )
+        warnings.warn(msg, stacklevel=3)
+
+    def _feature_store(self, backbone):
+        if self.store is None:
+            return None
+        if isinstance(self.store, FeatureStore):
+            return self.store
+        return FeatureStore(Path(self.store).expanduser(), backbone.identity)
+
+    def embed(self, X, what: str = "inputs") -> AudioFeatures:
+        """Features of audio paths / ``(waveform, sr)`` pairs; MgclError listing any bad input."""
+        X = _check_sources(X)
+        if not X:
+            raise MgclError(f"no {what} given")
+        bb = self.get_backbone()
+        res = embed_sources(bb, X, store=self._feature_store(bb), batch_size=self.batch_size)
+        if res.errors:
+            raise MgclError(failure_summary(res.errors, len(X), what))
+        return res.stacked()
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, X, y) -> FewShotAudioClassifier:
+        """Embed the support clips ``X`` (paths / ``(waveform, sr)``) with labels ``y`` and fit.
+
+        Any undecodable input fails the whole fit (one line naming them): a support set
+        silently missing clips is worse than an error. Labels are stored as strings.
+        """
+        X = _check_sources(X)
+        labels = self._check_labels(X, y)
+        names = self._check_method().view_names()
+        feats = self.embed(X, what="support clips")
+        views = None
+        if names:  # the method trains on audio views of the support clips: embed them too
+            bb = self.get_backbone()
+            views = ViewCache(bb, X, self._feature_store(bb), self.batch_size).views(range(len(X)), names)
+        return self.fit_features(feats, labels, views=views)
+
+    def fit_features(
+        self, features: AudioFeatures, labels: Sequence[str], text=None, views=None
+    ) -> FewShotAudioClassifier:
+        """Fit on precomputed support features (N clips) and their N string labels.
+
+        ``text``: a :class:`~mgcl.methods.TextFeatures` for the sorted classes, or None to
+        build it from the backbone when the backbone has a text tower (audio-only: none).
+        ``views``: a :class:`~mgcl.methods.SupportViews` of the clips, for a method that
+        trains on audio views (:meth:`fit` embeds them; without them it trains on the clips).
+        """
+        labels = self._check_labels(features, labels)
+        method = self._check_method()
+        codes, classes = encode_labels(labels)
+        bb = self._known_backbone()
+        if bb is not None and getattr(bb, "dim", features.dim) != features.dim:
+            raise MgclError(f"features have dimension {features.dim}, backbone '{bb.name}' gives {bb.dim}")
+        if text is None and bb is not None and getattr(bb, "has_text", False):
+            text = class_text_features(bb, classes, self.descriptions)
+        elif self.descriptions and bb is not None and not getattr(bb, "has_text", False):
+            warnings.warn(f"descriptions ignored: backbone '{bb.name}' has no text tower", stacklevel=2)
+        method.fit(features, torch.as_tensor(codes), text=text, n_classes=len(classes), views=views)
+        self.method_ = method
+        self.classes_ = list(classes)
+        self.dim_ = int(features.dim)
+        self.backbone_name_ = self._backbone_name
+        self.backbone_identity_ = getattr(bb, "identity", None) if bb is not None else None
+        self.support_counts_ = {c: int(n) for c, n in sorted(Counter(labels).items())}
+        return self
+
+    def _known_backbone(self):
+        """The backbone when it is at hand or can be built (a registered name), else None."""
+        if not isinstance(self.backbone, str) or getattr(self, "_backbone", None) is not None:
+            return self.get_backbone()
+        return self.get_backbone() if self.backbone in available_backbones() else None
+
+    def _check_labels(self, X, y) -> list[str]:
+        if y is None or isinstance(y, (str, bytes)):
+            raise MgclError("y must be a list of labels, one per clip")
+        labels = [str(v) for v in y]
+        if len(labels) != len(X):
+            raise MgclError(f"got {len(X)} clips but {len(labels)} labels: they must match one to one")
+        n_classes = len(set(labels))
+        if n_classes < 2:
+            raise MgclError(
+                f"need at least 2 classes to fit a classifier, got {n_classes}"
+                + (f" ('{labels[0]}')" if labels else "")
+            )
+        return labels
+
+    def _check_method(self):
+        return build_method(self.method, self.method_params)
+
+    # ------------------------------------------------------------------ predict
+    def check_fitted(self) -> None:
+        if not hasattr(self, "method_"):
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit (or load) first")
+
+    def predict_proba_features(self, features: AudioFeatures) -> np.ndarray:
+        """(Q, C) class probabilities, columns in ``classes_`` order."""
+        self.check_fitted()
+        if len(features) == 0:
+            return np.zeros((0, len(self.classes_)), dtype=np.float32)
+        return self.method_.predict_proba(features).detach().cpu().numpy()
+
+    def predict_features(self, features: AudioFeatures) -> list[str]:
+        proba = self.predict_proba_features(features)
+        return [self.classes_[i] for i in proba.argmax(axis=1)]
+
+    def top_k_features(self, features: AudioFeatures, k: int = 3) -> list[list[tuple[str, float]]]:
+        """Per query the ``k`` most probable ``(label, probability)``, best first (k <= C)."""
+        if int(k) != k or k < 1:
+            raise MgclError(f"k must be a positive integer, got {k}")
+        proba = self.predict_proba_features(features)
+        k = min(int(k), len(self.classes_))
+        order = np.argsort(-proba, axis=1, kind="stable")[:, :k]
+        return [[(self.classes_[j], float(p[j])) for j in row] for p, row in zip(proba, order)]
+
+    def score_features(self, features: AudioFeatures, y: Sequence[str]) -> float:
+        """Accuracy in [0, 1] against string labels ``y`` (unknown labels count as errors)."""
+        y = [str(v) for v in y]
+        if len(y) != len(features):
+            raise MgclError(f"got {len(features)} clips but {len(y)} labels: they must match one to one")
+        if not y:
+            raise MgclError("cannot score an empty set")
+        pred = self.predict_features(features)
+        return float(np.mean([p == t for p, t in zip(pred, y)]))
+
+    def _query(self, X) -> AudioFeatures | None:
+        self.check_fitted()
+        X = _check_sources(X)
+        return self.embed(X, what="queries") if X else None
+
+    def predict_proba(self, X) -> np.ndarray:
+        """(n, C) probabilities for audio paths / ``(waveform, sr)`` pairs, ``classes_`` order."""
+        f = self._query(X)
+        return np.zeros((0, len(self.classes_)), dtype=np.float32) if f is None else self.predict_proba_features(f)
+
+    def predict(self, X) -> list[str]:
+        f = self._query(X)
+        return [] if f is None else self.predict_features(f)
+
+    def top_k(self, X, k: int = 3) -> list[list[tuple[str, float]]]:
+        f = self._query(X)
+        return [] if f is None else self.top_k_features(f, k)
+
+    def score(self, X, y) -> float:
+        X = _check_sources(X)
+        if y is None or len(y) != len(X):
+            raise MgclError(f"got {len(X)} clips but {0 if y is None else len(y)} labels: they must match one to one")
+        f = self._query(X)
+        if f is None:
+            raise MgclError("cannot score an empty set")
+        return self.score_features(f, y)
+
+    # ------------------------------------------------------------------ persistence
+    def config(self) -> dict:
+        """The ``config.json`` document of the fitted model (without the weights checksum)."""
+        return persistence.config(self)
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write ``config.json`` + ``weights.safetensors`` (and a ``README.md`` model card)
+        into the folder ``path``; returns it. See :mod:`mgcl.classifier.persistence`."""
+        return persistence.save(self, path)
+
+    #: ``FewShotAudioClassifier.load(path, store=None, backbone_options=None, strict_backbone=True)``:
+    #: a folder written by :meth:`save` (JSON + safetensors only, no pickle); see
+    #: :func:`mgcl.classifier.persistence.load`.
+    load = classmethod(persistence.load)
+
+    def __repr__(self) -> str:
+        state = f", classes={len(self.classes_)}" if hasattr(self, "classes_") else ""
+        return f"{type(self).__name__}(backbone={self._backbone_name!r}, method={self.method!r}{state})"
+
+
+__all__ = ["FewShotAudioClassifier", "failure_summary"]

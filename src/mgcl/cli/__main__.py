@@ -1,0 +1,7 @@
+"""``python -m mgcl.cli``: the same as the ``mgcl`` command."""
+
+import sys
+
+from mgcl.cli import main
+
+sys.exit(main())

@@ -1,0 +1,219 @@
+"""What the sub-commands share: their options, the parsing of option values, and output helpers.
+
+Only the command line prints; the library below it logs (:mod:`mgcl.util.log`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from mgcl.backbones import available_backbones
+from mgcl.classifier.estimator import FewShotAudioClassifier
+from mgcl.errors import MgclError
+from mgcl.methods.registry import available_methods
+from mgcl.pipeline import default_store
+from mgcl.util.atomic import atomic_write_bytes
+
+
+# ----------------------------------------------------------------------------- option values
+def split_list(text: str | None) -> list[str]:
+    """'a, b,c' -> ['a', 'b', 'c'] (empty items dropped)."""
+    return [t.strip() for t in (text or "").split(",") if t.strip()]
+
+
+def parse_shots(text: str) -> list[int]:
+    try:
+        shots = [int(t) for t in split_list(text)]
+    except ValueError:
+        raise MgclError(f"--shots must be comma-separated positive integers, got '{text}'") from None
+    if not shots or any(k < 1 for k in shots):
+        raise MgclError(f"--shots must be comma-separated positive integers, got '{text}'")
+    return sorted(set(shots))
+
+
+def parse_value(text: str):
+    """A --param value: JSON when it parses (numbers, true/false, lists, objects), else a string."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def parse_params(items: list[str] | None, prefixed: bool = False) -> dict:
+    """``key=value`` items -> {key: value}; with ``prefixed``: ``method.key=value`` ->
+    {method: {key: value}}. Values are JSON when they parse; '1,2,4' gives a tuple for
+    tuple-valued parameters."""
+    out: dict = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        form = "method.key=value" if prefixed else "key=value"
+        if not sep or not key:
+            raise MgclError(f"--param '{item}' is not of the form {form}")
+        if prefixed:
+            method, dot, name = key.partition(".")
+            if not dot or not method or not name:
+                raise MgclError(f"--param '{item}' is not of the form {form} (e.g. mgcl.topk=16)")
+            out.setdefault(method, {})[name] = parse_value(value)
+        else:
+            out[key] = parse_value(value)
+    return out
+
+
+def machine_options(args) -> dict:
+    """Backbone options that describe the machine, not the model (never saved in a model):
+    ``--device`` and ``--backbone-batch-size``."""
+    options = {}
+    if getattr(args, "device", None):
+        options["device"] = args.device
+    batch = getattr(args, "backbone_batch_size", None)
+    if batch is not None:
+        if batch < 1:
+            raise MgclError(f"--backbone-batch-size must be at least 1, got {batch}")
+        options["batch_size"] = batch
+    return options
+
+
+def backbone_options(args) -> dict:
+    """``--checkpoint`` and the machine options, as keyword options of the backbone factory."""
+    options = {"checkpoint": args.checkpoint} if getattr(args, "checkpoint", None) else {}
+    return {**options, **machine_options(args)}
+
+
+def seconds(x: float) -> str:
+    return f"{x:.1f} s"
+
+
+# ----------------------------------------------------------------------------- output
+def report_failures(errors: dict[int, str]) -> None:
+    """Each failed input on its own stderr line."""
+    for i in sorted(errors):
+        print(f"  FAILED {errors[i]}", file=sys.stderr)
+
+
+def write_json(path: Path, doc) -> None:
+    """``doc`` as indented UTF-8 JSON, written atomically."""
+    atomic_write_bytes(path, (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+
+
+# ----------------------------------------------------------------------------- options
+def add_machine_options(p: argparse.ArgumentParser) -> None:
+    """``--device`` and ``--backbone-batch-size`` on a command that runs a backbone."""
+    p.add_argument("--device", help="torch device, e.g. cpu or cuda (default: cuda if available)")
+    p.add_argument(
+        "--backbone-batch-size",
+        type=int,
+        metavar="N",
+        help="windows per backbone forward: CLAP 10 s windows (default 8), aisfx 2.3 s "
+        "blocks (default 64). Larger is faster on many cores and a GPU, and takes more "
+        "memory (the released CLAP: about 0.6 s per window at 16, 2-4 s at 1, on 2 cores)",
+    )
+
+
+def add_backbone(p: argparse.ArgumentParser, default: str = "aisfx") -> None:
+    backbones = "; ".join(f"{k}: {v}" for k, v in available_backbones().items())
+    p.add_argument("--backbone", default=default, help=f"backbone name (default {default}). {backbones}")
+    p.add_argument("--checkpoint", help="checkpoint id or local folder (--backbone clap)")
+    add_machine_options(p)
+
+
+def add_store(p: argparse.ArgumentParser, batch: bool = True) -> None:
+    p.add_argument(
+        "--store",
+        type=Path,
+        default=default_store(),
+        help="feature store folder; embeddings are cached here by audio content "
+        "(default $MGCL_STORE or ~/.cache/mgcl/features)",
+    )
+    if batch:
+        p.add_argument(
+            "--batch-size",
+            type=int,
+            default=16,
+            help="clips read and handed to the backbone at a time (default 16; "
+            "--backbone-batch-size sets windows per forward)",
+        )
+
+
+def add_param(p: argparse.ArgumentParser, prefixed: bool) -> None:
+    if prefixed:
+        p.add_argument(
+            "--param",
+            action="append",
+            metavar="METHOD.KEY=VALUE",
+            help="set a hyper-parameter of one evaluated method, e.g. --param mgcl.topk=16 "
+            "--param tip_adapter.betas=1,4,16 (repeatable; values are JSON when they parse, "
+            "comma lists become tuples)",
+        )
+    else:
+        p.add_argument(
+            "--param",
+            action="append",
+            metavar="KEY=VALUE",
+            help="set a hyper-parameter of the method, e.g. --param topk=16 --param betas=1,4,16 "
+            "(repeatable; values are JSON when they parse, comma lists become tuples). "
+            "Parameters not given are chosen by cross-validation on the support set or keep "
+            "their defaults",
+        )
+
+
+def add_descriptions(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--descriptions",
+        default="builtin",
+        metavar="FILE|builtin|none",
+        help='class descriptions for text backbones: a JSON/YAML file {"class": ["a sharp, '
+        'high-pitched bark", ...]} (see `mgcl describe`), "builtin" (default: the shipped sets '
+        'for classes whose names match) or "none"',
+    )
+    p.add_argument(
+        "--captions",
+        default="none",
+        metavar="FILE|auto|none",
+        help="one caption per clip for the caption branches of text backbones: a file written "
+        'by `mgcl caption` on the same manifest, "auto" (caption now with --captioner, cached '
+        'in the store) or "none" (default)',
+    )
+    p.add_argument(
+        "--captioner",
+        metavar="ID_OR_PATH",
+        help="audio-captioning checkpoint for --captions auto (default MU-NLPC/whisper-small-audio-captioning)",
+    )
+
+
+def method_list() -> str:
+    return ", ".join(available_methods())
+
+
+def add_command(sub, name: str, run, help: str, description: str, epilog: str | None = None) -> argparse.ArgumentParser:
+    """A sub-command's parser: ``help`` in ``mgcl --help``, ``description`` and ``epilog``
+    (examples) in ``mgcl NAME --help``, printed as written; ``run(args)`` does the work."""
+    p = sub.add_parser(
+        name, help=help, description=description, epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.set_defaults(func=run)
+    return p
+
+
+def add_model_options(p: argparse.ArgumentParser) -> None:
+    """The options of a command that runs a saved model: the machine's, and the identity check."""
+    add_machine_options(p)
+    p.add_argument(
+        "--allow-backbone-mismatch",
+        action="store_true",
+        help="only warn (instead of failing) when the backbone's identity differs from the one "
+        "the model was fitted with",
+    )
+
+
+def load_model(args, store=None) -> FewShotAudioClassifier:
+    """The model folder ``args.model`` with the machine options of the command line."""
+    return FewShotAudioClassifier.load(
+        args.model,
+        store=store,
+        backbone_options=machine_options(args) or None,
+        strict_backbone=not args.allow_backbone_mismatch,
+    )

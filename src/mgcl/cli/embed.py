@@ -1,0 +1,50 @@
+"""``mgcl embed``: clip + frame embeddings of the files of a manifest, cached in the store."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import textwrap
+from pathlib import Path
+
+from mgcl.cli.common import add_backbone, add_command, add_store, backbone_options, report_failures
+from mgcl.data.manifest import read_manifest
+from mgcl.pipeline import embed, make_backbone
+
+HELP = "compute and cache clip + frame embeddings for the files of a manifest"
+
+DESCRIPTION = textwrap.fill(
+    "Embed every file of a manifest (CSV with header path,label[,fold,split]; paths relative "
+    "to the CSV's folder or absolute) and cache clip and frame embeddings in the store. "
+    "Files already in the store cost no forward pass. Bad files are listed at the end "
+    "(exit status 1); the good ones are still embedded.",
+    88,
+)
+
+EPILOG = "example: mgcl embed --manifest clips/manifest.csv --backbone aisfx"
+
+
+def register(sub) -> argparse.ArgumentParser:
+    p = add_command(sub, "embed", run, HELP, DESCRIPTION, EPILOG)
+    p.add_argument("--manifest", type=Path, required=True, help="manifest CSV")
+    add_backbone(p)
+    add_store(p)
+    return p
+
+
+def run(args) -> int:
+    rows = read_manifest(args.manifest)
+    backbone = make_backbone(args.backbone, **backbone_options(args))
+    res = embed(backbone, [r.path for r in rows], args.store, args.batch_size)
+    rate = (res.computed / res.seconds) if res.seconds > 0 else float("inf")
+    print(
+        f"embedded {len(res.ok)}/{len(rows)} files with {backbone.name} in {res.seconds:.1f} s "
+        f"({len(rows) / max(res.seconds, 1e-9):.1f} clips/s overall, {rate:.1f} clips/s computed)"
+    )
+    print(f"computed: {res.computed}, cache hits: {res.cache_hits}, failed: {len(res.errors)}")
+    print(f"store: {Path(args.store).resolve()}")
+    if res.errors:
+        print(f"{len(res.errors)} file(s) could not be embedded:", file=sys.stderr)
+        report_failures(res.errors)
+        return 1
+    return 0

@@ -1,5 +1,0 @@
-"""Category concepts (text side): prompts, and later LLM descriptions and audio captions."""
-
-from mgcl.concepts.prompts import TEMPLATES, class_text_features, readable_label
-
-__all__ = ["TEMPLATES", "class_text_features", "readable_label"]

@@ -1,0 +1,1 @@
+"""The few-shot protocols on cached features, their summaries and reports."""

@@ -1,0 +1,89 @@
+"""Per-run results into the rows of the results JSON, timings, and a plain-text table."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def method_timing(runs: Sequence) -> dict[str, dict]:
+    """Per method: total and mean-per-run fit and predict seconds."""
+    out = {}
+    for name in dict.fromkeys(r.method for r in runs):
+        group = [r for r in runs if r.method == name]
+        fit = sum(r.fit_seconds for r in group)
+        pred = sum(r.predict_seconds for r in group)
+        out[name] = {
+            "runs": len(group),
+            "fit_seconds": round(fit, 4),
+            "predict_seconds": round(pred, 4),
+            "fit_seconds_per_run": round(fit / len(group), 4),
+            "predict_seconds_per_run": round(pred / len(group), 4),
+        }
+    return out
+
+
+def ci95(accuracies: Sequence[float]) -> float:
+    """Half-width of the 95 % confidence interval of a mean: ``1.96 * std / sqrt(n)`` (std with ddof 0)."""
+    a = np.asarray(accuracies, dtype=float)
+    return float(1.96 * a.std() / np.sqrt(len(a))) if len(a) else float("nan")
+
+
+def _mean_rows(runs: Sequence) -> list[dict]:
+    """Mean and std (over seeds) of accuracy per (method, shots), DESIGN §3 fields."""
+    out = []
+    keys = sorted({(r.method, r.shots) for r in runs}, key=lambda k: (k[1],))
+    order = list(dict.fromkeys(r.method for r in runs))
+    keys.sort(key=lambda k: (order.index(k[0]), k[1]))
+    for method, k in keys:
+        accs = np.array([r.accuracy for r in runs if r.method == method and r.shots == k])
+        group = [r for r in runs if r.method == method and r.shots == k]
+        out.append(
+            {
+                "method": method,
+                "shots": k,
+                "accuracy_mean": round(float(accs.mean()), 2),
+                "accuracy_std": round(float(accs.std(ddof=0)), 2),
+                "n_seeds": len(accs),
+                "n_query": int(np.mean([r.n_query for r in group])),
+                "fit_seconds_mean": round(float(np.mean([r.fit_seconds for r in group])), 4),
+                "predict_seconds_mean": round(float(np.mean([r.predict_seconds for r in group])), 4),
+            }
+        )
+    return out
+
+
+def summarise(runs: Sequence) -> list[dict]:
+    """Mean and std (over runs) of accuracy per (method, shots), DESIGN §3 fields, plus the protocol's counts.
+
+    Every row: ``n_seeds`` (distinct seeds), ``n_runs``; with folds ``n_folds``; for
+    episodes ``n_episodes``, ``ways`` and ``accuracy_ci95`` (percent, 2 decimals).
+    """
+    rows = _mean_rows(runs)
+    for row in rows:
+        group = [r for r in runs if r.method == row["method"] and r.shots == row["shots"]]
+        row["n_seeds"] = len({r.seed for r in group})
+        row["n_runs"] = len(group)
+        test = {getattr(r, "fold", None) for r in group} - {None}
+        if test:
+            row["n_folds"] = len(test)
+        if any(getattr(r, "episode", None) is not None for r in group):
+            row["n_episodes"] = len({r.episode for r in group})
+            row["ways"] = len(group[0].ways)
+            row["accuracy_ci95"] = round(ci95([r.accuracy for r in group]), 2)
+    return rows
+
+
+def format_table(results: Sequence[dict]) -> str:
+    """Plain-text table: methods as rows, shots as columns, 'mean ± std' cells."""
+    methods = list(dict.fromkeys(r["method"] for r in results))
+    shots = sorted({r["shots"] for r in results})
+    cell = {(r["method"], r["shots"]): f"{r['accuracy_mean']:.1f} ± {r['accuracy_std']:.1f}" for r in results}
+    head = ["method"] + [f"{k}-shot" for k in shots]
+    rows = [[m] + [cell.get((m, k), "-") for k in shots] for m in methods]
+    widths = [max(len(str(r[i])) for r in [head] + rows) for i in range(len(head))]
+    line = lambda r: "  ".join(
+        str(v).ljust(w) if i == 0 else str(v).rjust(w) for i, (v, w) in enumerate(zip(r, widths))
+    )
+    return "\n".join([line(head), line(["-" * w for w in widths])] + [line(r) for r in rows])

@@ -1,0 +1,1 @@
+"""The published methods mgcl is compared with, on the same features."""
