@@ -12,6 +12,14 @@ import torch
 
 from mgcl.types import AudioFeatures, l2_normalize
 
+
+@pytest.fixture(autouse=True)
+def _default_store_in_tmp(tmp_path_factory, monkeypatch):
+    """No test writes into the user's feature store: the default store ($MGCL_STORE) is a
+    folder of the test session (shared by the tests: entries are keyed by content)."""
+    monkeypatch.setenv("MGCL_STORE", str(tmp_path_factory.getbasetemp() / "default-store"))
+
+
 SHARED_DATA = Path(os.environ.get("MGCL_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 

@@ -41,7 +41,16 @@ def test_fit_predict_explain_mgcl_f_at_real_size(tmp_path):
         ),
         "predict": bench.mgcl("predict", model, *queries, "--json", "--store", store),
         "explain": bench.mgcl(
-            "explain", model, queries[0], "--out", str(tmp_path / "why.png"), "--json", "--store", store
+            "explain",
+            model,
+            queries[0],
+            "--out",
+            str(tmp_path / "why.png"),
+            "--json",
+            "--concepts",
+            "text",
+            "--store",
+            store,
         ),
     }
     results = {}

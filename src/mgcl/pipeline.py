@@ -32,7 +32,7 @@ from mgcl.methods.base import encode_labels
 from mgcl.methods.registry import build_method, method_class
 from mgcl.store.cached import CachedRun
 from mgcl.store.captions import CaptionCache, caption_sources
-from mgcl.store.features import FeatureStore, ViewCache, embed_sources
+from mgcl.store.features import FeatureStore, ViewCache, default_store_dir, embed_sources
 from mgcl.text.captioners import make_captioner
 from mgcl.text.resolve import (
     DEFAULT_CAPTIONER,
@@ -43,9 +43,15 @@ from mgcl.text.resolve import (
 )
 from mgcl.types import TextFeatures
 from mgcl.util.progress import progress_bar
+from mgcl.util.threads import torch_threads
 from mgcl.version import __version__
 
 log = logging.getLogger(__name__)
+
+#: Torch threads while methods fit and score: their tensors are small, so one thread is as
+#: fast as several and leaves the other cores to the backbone and to other work
+#: (:mod:`mgcl.util.threads`).
+FIT_THREADS = 1
 
 #: Methods compared by the demo, cheapest first.
 DEMO_METHODS = ("prototype", "tip_adapter", "mgcl", "mgcl_f")
@@ -53,9 +59,8 @@ DEMO_METHODS = ("prototype", "tip_adapter", "mgcl", "mgcl_f")
 
 # ----------------------------------------------------------------------------- backbone, store
 def default_store() -> Path:
-    """$MGCL_STORE, else ~/.cache/mgcl/features."""
-    env = os.environ.get("MGCL_STORE")
-    return Path(env) if env else Path.home() / ".cache" / "mgcl" / "features"
+    """$MGCL_STORE, else ~/.cache/mgcl/features (the classifier's default too)."""
+    return default_store_dir()
 
 
 def make_backbone(name: str, **options):
@@ -221,11 +226,12 @@ def fit_classifier(
         method=method,
         method_params=params,
         backbone_options=backbone_options,
-        store=store_dir,
+        store=False if store_dir is None else store_dir,
         batch_size=batch_size,
         descriptions=desc,
     )
-    clf.fit_features(res.stacked(), labels, text=text, views=views)
+    with torch_threads(FIT_THREADS):
+        clf.fit_features(res.stacked(), labels, text=text, views=views, names=[str(s) for s in sources])
     t4 = time.perf_counter()
     return FitReport(
         clf,
@@ -378,7 +384,8 @@ def evaluate(
         desc=f"{dataset.name}: support views",
     )
     t3 = time.perf_counter()
-    with progress_bar(protocol.n_runs(len(specs), folds), f"{dataset.name}: {protocol.name}", unit="run") as update:
+    desc = f"{dataset.name}: {protocol.name}"
+    with progress_bar(protocol.n_runs(len(specs), folds), desc, unit="run") as update, torch_threads(FIT_THREADS):
         runs, _ = protocol.run(features, labels, specs, folds, splits, text=text, progress=update, views=views)
     t4 = time.perf_counter()
     seconds = {"embed": t1 - t0, "text": t2 - t1, "views": t3 - t2, "evaluate": t4 - t3, "total": t4 - t0}
@@ -447,7 +454,7 @@ def run_demo(
     if views is not None:
         say(f"audio views of the support clips: {views.computed} computed, cache hits: {views.cache_hits}")
     t3 = time.perf_counter()
-    with progress_bar(protocol.n_runs(len(specs)), "evaluating", unit="run") as update:
+    with progress_bar(protocol.n_runs(len(specs)), "evaluating", unit="run") as update, torch_threads(FIT_THREADS):
         runs, _ = protocol.run(res.stacked(), labels, specs, progress=update, views=views)
     t4 = time.perf_counter()
     seconds = {"generate": t1 - t0, "embed": t2 - t1, "views": t3 - t2, "evaluate": t4 - t3, "total": t4 - t0}

@@ -284,3 +284,26 @@ def test_random_backbones_refuse_a_checkpoint_in_one_line():
     with pytest.raises(BackboneError) as info:
         get_backbone("clap-tiny-random", checkpoint="/some/dir")
     assert "\n" not in str(info.value) and "--backbone clap --checkpoint" in str(info.value)
+
+
+def test_an_unreachable_hub_fails_at_once_in_one_line(monkeypatch):
+    """Offline, a hub id that is not in the local cache fails before transformers' retries,
+    naming the way out (--checkpoint DIR, docs/offline.md)."""
+    import time
+
+    import mgcl.util.hub as hub
+
+    monkeypatch.setattr(hub, "in_local_cache", lambda repo, filename="config.json": False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    t0 = time.perf_counter()
+    with pytest.raises(BackboneError) as info:
+        ClapBackbone("some-org/some-clap", device="cpu")
+    message = str(info.value)
+    assert time.perf_counter() - t0 < 2.0
+    assert "\n" not in message and "HF_HUB_OFFLINE" in message and "--checkpoint DIR" in message
+    assert "docs/offline.md" in message
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.setattr(hub, "hub_reachable", lambda timeout=3.0: False)
+    with pytest.raises(BackboneError, match="unreachable"):
+        ClapBackbone("some-org/some-clap", device="cpu")
+    assert hub.unreachable_reason("/a/local/folder") is None  # a path is never a hub id

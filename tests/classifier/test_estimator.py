@@ -18,7 +18,10 @@ from mgcl.classifier.estimator import FewShotAudioClassifier
 from mgcl.classifier.persistence import CARD_FILE, CONFIG_FILE, WEIGHTS_FILE
 from mgcl.errors import MgclError, NotFittedError
 from mgcl.methods import method_class
+from mgcl.methods.calibration import fit_temperature, held_out_logits
 from mgcl.methods.registry import coerce_params
+from mgcl.pipeline import default_store
+from mgcl.store.features import default_store_dir
 from mgcl.types import AudioFeatures, l2_normalize
 from tests.conftest import CountingBackbone, aisfx_or_skip, tone
 
@@ -142,7 +145,7 @@ def test_fit_predict_score_on_files_with_aisfx(synth):
 def test_fit_rejects_bad_support_and_stays_unfitted(tmp_path, tone_files):
     files, labels = tone_files
     (tmp_path / "bad.wav").write_text("not audio" * 40)
-    clf = FewShotAudioClassifier(backbone=CountingBackbone(), method="prototype")
+    clf = FewShotAudioClassifier(backbone=CountingBackbone(), method="prototype", store=False)
     with pytest.raises(MgclError) as e:
         clf.fit(files + [str(tmp_path / "bad.wav"), str(tmp_path / "gone.wav")], labels + ["siren", "alarm"])
     msg = str(e.value)
@@ -154,7 +157,7 @@ def test_fit_rejects_bad_support_and_stays_unfitted(tmp_path, tone_files):
 
 def test_predict_lists_bad_inputs(tmp_path, tone_files):
     files, labels = tone_files
-    clf = FewShotAudioClassifier(backbone=CountingBackbone(), method="prototype").fit(files, labels)
+    clf = FewShotAudioClassifier(backbone=CountingBackbone(), method="prototype", store=False).fit(files, labels)
     with pytest.raises(MgclError, match=r"1 of 2 queries could not be used: .*missing\.wav: file not found"):
         clf.predict([files[0], str(tmp_path / "missing.wav")])
     assert clf.predict([]) == [] and clf.predict_proba([]).shape == (0, 3)
@@ -179,10 +182,10 @@ def test_round_trip_identical(tmp_path, method):
 
 def test_round_trip_from_audio_builds_backbone_lazily(tmp_path, tone_files, counting_registered):
     files, labels = tone_files
-    clf = FewShotAudioClassifier(backbone="counting-test", method="tip_adapter").fit(files, labels)
+    clf = FewShotAudioClassifier(backbone="counting-test", method="tip_adapter", store=False).fit(files, labels)
     expected = clf.predict_proba(files)
     clf.save(tmp_path / "m")
-    loaded = FewShotAudioClassifier.load(tmp_path / "m")
+    loaded = FewShotAudioClassifier.load(tmp_path / "m", store=False)
     assert getattr(loaded, "_backbone", None) is None  # nothing built on load
     assert np.array_equal(loaded.predict_proba(files), expected)
     assert loaded.score(files, labels) == clf.score(files, labels)
@@ -269,7 +272,7 @@ def _edit(d, **changes):
 
 # ----------------------------------------------------------------------------- clear errors
 def test_use_before_fit_raises_not_fitted(tmp_path, tone_files):
-    clf = FewShotAudioClassifier(backbone=CountingBackbone(), method="prototype")
+    clf = FewShotAudioClassifier(backbone=CountingBackbone(), method="prototype", store=False)
     q, _ = clustered_features(1, 0)
     for call in (
         lambda: clf.predict(tone_files[0]),
@@ -299,7 +302,7 @@ def test_fit_label_errors(labels, message):
 
 def test_fit_input_errors(tone_files):
     files, labels = tone_files
-    clf = FewShotAudioClassifier(backbone=CountingBackbone(), method="prototype")
+    clf = FewShotAudioClassifier(backbone=CountingBackbone(), method="prototype", store=False)
     with pytest.raises(MgclError, match="not a single path"):
         clf.fit(files[0], labels[:1])
     with pytest.raises(MgclError, match="input 1: expected an audio path or a \\(waveform, sample_rate\\)"):
@@ -385,9 +388,130 @@ def test_fit_on_files_embeds_audio_views_for_mgcl_f(tone_files, tmp_path):
     clf = FewShotAudioClassifier(backbone=bb, method="mgcl_f", method_params=params, store=tmp_path / "store")
     clf.fit(files, labels)
     assert clf.method_.n_views_ == 2 * len(files) and bb.clips_encoded == 3 * len(files)
-    FewShotAudioClassifier(backbone=bb, method="mgcl_f", method_params=params, store=tmp_path / "store").fit(
-        files, labels
-    )
+    FewShotAudioClassifier(
+        backbone=bb, method="mgcl_f", method_params=params, store=tmp_path / "store", calibrate=False
+    ).fit(files, labels)
     assert bb.clips_encoded == 3 * len(files)  # clips and views all came from the store
-    plain = FewShotAudioClassifier(backbone=CountingBackbone(), method="linear_probe").fit(files, labels)
+    plain = FewShotAudioClassifier(backbone=CountingBackbone(), method="linear_probe", store=False).fit(files, labels)
     assert plain.method_.view_names() == ()
+
+
+# ----------------------------------------------------------------------------- calibration
+def overlapping_features(n_per_class: int, seed: int):
+    """Like :func:`clustered_features` but with overlapping classes (so probabilities are not all ~1)."""
+    g = torch.Generator().manual_seed(seed)
+    items, labels = [], []
+    for c, name in enumerate(CLASSES):
+        for _ in range(n_per_class):
+            f = l2_normalize(torch.randn(5, 8, generator=g) * 1.5 + 1.0 * torch.eye(8)[c])
+            items.append((l2_normalize(f.mean(0)), f))
+            labels.append(name)
+    return AudioFeatures.stack(items, CountingBackbone.frame_step), labels
+
+
+@pytest.mark.parametrize("method", ["prototype", "tip_adapter"])
+def test_calibration_changes_probabilities_not_predictions(method):
+    feats, labels = overlapping_features(4, seed=0)
+    query, _ = overlapping_features(10, seed=1)
+    params = accepted(method, FAST.get(method, {}))
+    cal = FewShotAudioClassifier(backbone=CountingBackbone(), method=method, method_params=params).fit_features(
+        feats, labels
+    )
+    raw = FewShotAudioClassifier(
+        backbone=CountingBackbone(), method=method, method_params=params, calibrate=False
+    ).fit_features(feats, labels)
+    assert raw.temperature_ == 1.0 and raw.calibration_.startswith("off")
+    assert cal.calibration_ == "leave-one-shot-out, 3 folds" and cal.temperature_ != 1.0
+    # the temperature is the one fitted on the support's held-out logits
+    codes = torch.as_tensor([CLASSES.index(v) for v in labels])
+    held = held_out_logits(cal.method_, feats, codes, n_classes=3, max_folds=3)
+    assert cal.temperature_ == pytest.approx(fit_temperature(*held))
+    p_cal, p_raw = cal.predict_proba_features(query), raw.predict_proba_features(query)
+    assert not np.allclose(p_cal, p_raw, atol=1e-3)
+    np.testing.assert_allclose(p_cal.sum(1), 1.0, rtol=1e-5)
+    logits = cal.method_.logits(query)
+    np.testing.assert_allclose(p_cal, (logits / cal.temperature_).softmax(1).numpy(), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(p_raw, logits.softmax(1).numpy(), rtol=1e-5, atol=1e-7)
+    assert cal.predict_features(query) == raw.predict_features(query)
+    assert cal.predict_features(query) == [CLASSES[i] for i in p_raw.argmax(1)]  # exactly as without calibration
+    top = cal.top_k_features(query, 2)
+    assert [[p for _, p in t] for t in top] == [sorted(p_cal[i].tolist(), reverse=True)[:2] for i in range(len(top))]
+
+
+def test_one_shot_is_not_calibrated():
+    feats, labels = overlapping_features(1, seed=0)
+    clf = FewShotAudioClassifier(backbone=CountingBackbone(), method="prototype").fit_features(feats, labels)
+    assert clf.temperature_ == 1.0 and "one clip per class" in clf.calibration_
+    q, _ = overlapping_features(2, seed=1)
+    np.testing.assert_allclose(clf.predict_proba_features(q), clf.method_.predict_proba(q).numpy())
+
+
+def test_temperature_and_support_names_saved_and_loaded(tmp_path):
+    feats, labels = overlapping_features(3, seed=0)
+    names = [f"clips/{v}_{i}.wav" for i, v in enumerate(labels)]
+    clf = FewShotAudioClassifier(backbone=CountingBackbone(), method="tip_adapter").fit_features(
+        feats, labels, names=names
+    )
+    assert clf.support_names_ == names
+    clf.save(tmp_path / "m")
+    cfg = json.loads((tmp_path / "m" / CONFIG_FILE).read_text())
+    assert cfg["calibration"] == {"temperature": clf.temperature_, "method": "leave-one-shot-out, 3 folds"}
+    assert cfg["support_names"] == names
+    assert f"T = {clf.temperature_:.4g}" in (tmp_path / "m" / CARD_FILE).read_text()
+    loaded = FewShotAudioClassifier.load(tmp_path / "m")
+    assert loaded.temperature_ == clf.temperature_ and loaded.support_names_ == names
+    assert loaded.calibration_ == clf.calibration_ and loaded.calibrate is True
+    q, _ = overlapping_features(2, seed=4)
+    assert np.array_equal(loaded.predict_proba_features(q), clf.predict_proba_features(q))
+    # a model saved before calibration (no "calibration", no "support_names") loads with T = 1
+    for key in ("calibration", "support_names"):
+        cfg.pop(key)
+    (tmp_path / "m" / CONFIG_FILE).write_text(json.dumps(cfg))
+    old = FewShotAudioClassifier.load(tmp_path / "m")
+    assert old.temperature_ == 1.0 and old.support_names_ is None
+    np.testing.assert_allclose(old.predict_proba_features(q), clf.method_.predict_proba(q).numpy())
+    # a bad temperature is a one-line error naming the file
+    cfg["calibration"] = {"temperature": -1.0}
+    (tmp_path / "m" / CONFIG_FILE).write_text(json.dumps(cfg))
+    with pytest.raises(MgclError, match=r"config.json: calibration temperature must be a positive number"):
+        FewShotAudioClassifier.load(tmp_path / "m")
+
+
+def test_fit_on_audio_records_support_names(tone_files):
+    files, labels = tone_files
+    X = [files[0], (tone(500, 1.0, 8000), 8000)] + files[2:]
+    clf = FewShotAudioClassifier(backbone=CountingBackbone(), method="prototype", store=False).fit(X, labels)
+    assert clf.support_names_ == [files[0], "<waveform 1>"] + files[2:]
+    feats, _ = clustered_features(2, 0)
+    with pytest.raises(MgclError, match="got 6 clips but 2 names"):
+        FewShotAudioClassifier(backbone=CountingBackbone(), method="prototype").fit_features(
+            feats, CLASSES * 2, names=["a", "b"]
+        )
+
+
+# ----------------------------------------------------------------------------- feature store
+def test_default_store_is_the_cli_store(monkeypatch, tmp_path):
+    monkeypatch.setenv("MGCL_STORE", str(tmp_path / "env-store"))
+    clf = FewShotAudioClassifier()
+    assert clf.store is None  # the hyper-parameter is stored as given; resolved at use
+    assert clf.store_dir() == default_store_dir() == default_store() == tmp_path / "env-store"
+    monkeypatch.delenv("MGCL_STORE")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert clf.store_dir() == default_store() == tmp_path / "home" / ".cache" / "mgcl" / "features"
+    assert FewShotAudioClassifier(store=False).store_dir() is None
+    assert FewShotAudioClassifier(store=tmp_path / "x").store_dir() == tmp_path / "x"
+
+
+def test_store_false_caches_nothing_and_the_default_store_caches(monkeypatch, tmp_path, tone_files):
+    files, labels = tone_files
+    monkeypatch.setenv("MGCL_STORE", str(tmp_path / "env-store"))
+    bb = CountingBackbone()
+    FewShotAudioClassifier(backbone=bb, method="prototype", store=False).fit(files, labels).predict(files[:2])
+    assert not (tmp_path / "env-store").exists() and bb.clips_encoded == len(files) + 2
+    clf = FewShotAudioClassifier(backbone=bb, method="prototype").fit(files, labels)
+    assert len(list((tmp_path / "env-store").rglob("*.safetensors"))) == len(files)
+    clf.predict(files)
+    assert bb.clips_encoded == 2 * len(files) + 2  # the queries were all cache hits
+    clf.save(tmp_path / "m")
+    loaded = FewShotAudioClassifier.load(tmp_path / "m", store=False)
+    assert loaded._feature_store(bb) is None

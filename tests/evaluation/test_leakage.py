@@ -7,9 +7,11 @@ permuted. Support rows keep their labels. For every method (audio-only and with 
 tower with and without support captions, 1 shot where defaults hold and 3 shots where
 cross-validation chooses), the
 predictions, the chosen hyper-parameters (the JSON part of the learned state) and the
-learned tensors must be identical. A wrapper around ``fit`` checks that methods only ever
-receive support clips and their labels. Separately, a query's logits must not depend on
-the other queries of the batch (no transductive statistics).
+learned tensors must be identical, and so must the temperature fitted on the support for
+the calibrated probabilities. A wrapper around ``fit`` checks that methods only ever
+receive support clips and their labels, the calibration's leave-one-shot-out fits too.
+Separately, a query's logits must not depend on the other queries of the batch (no
+transductive statistics).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import numpy as np
 import pytest
 import torch
 
+from mgcl.evaluation import protocols
 from mgcl.evaluation.protocols import few_shot_split, full_way
 from mgcl.evaluation.specs import MethodSpec
 from mgcl.methods import Method, available_methods, make_method
@@ -77,16 +80,20 @@ def run(monkeypatch, labels, methods, text):
 
     The wrappers sit on the ``Method`` base class, so they see the methods however the
     protocol builds them, and also the fits a method makes internally (e.g. mgcl_f's
-    linear-probe initialisation): ``fits`` rows are (name, nesting depth, support, labels, text).
+    linear-probe initialisation): ``fits`` rows are (name, nesting depth, support, labels,
+    text, calibrating). ``calibrating``: the fit is one of the calibration's
+    leave-one-shot-out fits (inside ``support_temperature``); ``fitted`` and ``predicts``
+    hold the protocol's own fits and query logits only.
     """
     feats, _, folds, _ = dataset()
     fitted, fits, predicts = [], [], []
-    fit, predict = Method.fit, Method.predict
-    depth = [0]
+    fit, logits = Method.fit, Method.logits
+    support_temperature = protocols.support_temperature
+    depth, calibrating = [0], [False]
 
     def fit_wrapper(self, support, labels_, text=None, n_classes=None, views=None):
-        fits.append((self.name, depth[0], support, torch.as_tensor(labels_).clone(), text))
-        if depth[0] == 0:
+        fits.append((self.name, depth[0], support, torch.as_tensor(labels_).clone(), text, calibrating[0]))
+        if depth[0] == 0 and not calibrating[0]:
             fitted.append(self)
         depth[0] += 1
         try:
@@ -94,36 +101,49 @@ def run(monkeypatch, labels, methods, text):
         finally:
             depth[0] -= 1
 
-    def predict_wrapper(self, query, *args, **kwargs):
-        assert not args and not kwargs, "predict takes query features only"
-        predicts.append((self.name, query))
-        return predict(self, query)
+    def logits_wrapper(self, query, *args, **kwargs):
+        assert not args and not kwargs, "logits takes query features only"
+        if depth[0] == 0 and not calibrating[0]:
+            predicts.append((self.name, query))
+        return logits(self, query)
+
+    def temperature_wrapper(*args, **kwargs):
+        calibrating[0] = True
+        try:
+            return support_temperature(*args, **kwargs)
+        finally:
+            calibrating[0] = False
 
     with monkeypatch.context() as mp:
         mp.setattr(Method, "fit", fit_wrapper)
-        mp.setattr(Method, "predict", predict_wrapper)
+        mp.setattr(Method, "logits", logits_wrapper)
+        mp.setattr(protocols, "support_temperature", temperature_wrapper)
         specs = [MethodSpec(n, n, PARAMS.get(n, {})) for n in methods]
         runs, classes = full_way(feats, labels, specs, SHOTS, SEEDS, folds, test_folds=[TEST_FOLD], text=text)
     return runs, classes, fitted, fits, predicts
 
 
 def check_only_support_reaches_the_method(labels, name, text_mode, fits, predicts):
-    """Every fit (internal ones too) gets support rows only; the outer fit exactly the
-    protocol's support rows and their labels; predict exactly the test fold."""
+    """Every fit (internal and calibration ones too) gets support rows only; the outer fit
+    exactly the protocol's support rows and their labels; the query logits exactly the test
+    fold; with K >= 2 shots the calibration fits a clone on each leave-one-shot-out fold's
+    other clips (K - 1 per class here, 3 folds of 3 shots)."""
     feats, _, folds, _ = dataset()
     fold_arr = np.array(folds)
     y, classes = encode_labels(labels)
     support_rows = {tuple(r) for r in feats.clip[torch.as_tensor(np.flatnonzero(fold_arr != TEST_FOLD))].tolist()}
-    for fname, depth, support, _, _ in fits:
+    for fname, depth, support, _, _, _ in fits:
         assert {tuple(r) for r in support.clip.tolist()} <= support_rows, f"{fname} (depth {depth}) fit on a query clip"
-    outer = [f for f in fits if f[1] == 0]
+    outer = [f for f in fits if f[1] == 0 and not f[5]]
+    calibration = [f for f in fits if f[1] == 0 and f[5]]
     assert len(outer) == len(predicts) == len(SHOTS) * SEEDS
+    assert [len(f[2]) for f in calibration] == [N_CLASSES * (k - 1) for k in SHOTS if k > 1 for _ in range(SEEDS * k)]
     i = 0
     for k in SHOTS:
         for seed in range(SEEDS):
             s_idx, q_idx = few_shot_split(y, k, seed, folds, TEST_FOLD, classes)
             assert (fold_arr[s_idx] != TEST_FOLD).all() and (fold_arr[q_idx] == TEST_FOLD).all()
-            fname, _, support, sup_labels, text = outer[i]
+            fname, _, support, sup_labels, text, _ = outer[i]
             pname, query = predicts[i]
             assert fname == pname == name
             assert torch.equal(sup_labels, torch.as_tensor(y[s_idx]))
@@ -164,6 +184,8 @@ def test_permuting_query_labels_changes_nothing(monkeypatch, name, text_mode):
         key = (ra.method, ra.shots, ra.seed)
         assert key == (rb.method, rb.shots, rb.seed)
         assert np.array_equal(ra.predictions, rb.predictions), f"{key}: predictions depend on query labels"
+        assert ra.temperature == rb.temperature, f"{key}: the temperature depends on query labels"
+        assert ra.temperature == 1.0 or ra.shots > 1  # one shot: no held-out clip, T = 1
         ta, va = ma.learned_state()
         tb, vb = mb.learned_state()
         assert va == vb, f"{key}: chosen hyper-parameters depend on query labels"

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from mgcl.errors import MgclError
+from mgcl.evaluation import protocols
 from mgcl.evaluation.protocols import (
     Protocol,
     RunResult,
@@ -21,8 +22,10 @@ from mgcl.evaluation.protocols import (
     select_test_folds,
 )
 from mgcl.evaluation.specs import MethodSpec
-from mgcl.evaluation.summary import ci95, summarise
+from mgcl.evaluation.summary import ci95, method_timing, summarise
+from mgcl.methods import make_method
 from mgcl.methods.base import encode_labels
+from mgcl.methods.calibration import expected_calibration_error, fit_temperature, held_out_logits
 from mgcl.types import AudioFeatures, TextFeatures, l2_normalize
 
 
@@ -260,3 +263,58 @@ def test_support_rows_is_the_union_of_every_support_set_drawn():
     eps = Protocol("episodes", (1,), ways=3, queries=2, episodes=5, seed=1).support_rows(labels, folds)
     expected = {int(i) for ep in episode_tasks(y, 3, 1, 2, 5, 1, folds, None, None, 6) for i in ep.support}
     assert set(eps.tolist()) == expected
+
+
+# ----------------------------------------------------------------------------- calibration
+def test_fit_and_score_records_ece_raw_and_calibrated_and_keeps_the_predictions(monkeypatch):
+    feats, labels, folds = dataset(noise=1.5, n_per_class=8)
+    y, _ = encode_labels(labels)
+    s_idx, q_idx = few_shot_split(y, 4, 0, folds, "1")
+    specs = [MethodSpec("prototype", "prototype"), MethodSpec("tip_adapter", "tip_adapter")]
+    args = (specs, feats[s_idx], y[s_idx], feats[q_idx], y[q_idx], 6, 4, 0)
+    runs = fit_and_score(*args)
+    off = fit_and_score(*args, calibrate=False)
+    for r, o, spec in zip(runs, off, specs):
+        assert np.array_equal(r.predictions, o.predictions) and r.accuracy == o.accuracy
+        assert o.ece is None and o.temperature is None and o.calibration_seconds == 0.0
+        assert r.ece_raw == o.ece_raw and 0.0 <= r.ece_raw <= 100.0 and 0.0 <= r.ece <= 100.0
+        assert r.calibration_seconds > 0
+        # the numbers, recomputed: the method on the support, T from its held-out logits
+        torch.manual_seed(0)
+        m = spec.build().fit(feats[s_idx], torch.as_tensor(y[s_idx]), n_classes=6)
+        z, yq = m.logits(feats[q_idx]), torch.as_tensor(y[q_idx])
+        held = held_out_logits(make_method(spec.method), feats[s_idx], torch.as_tensor(y[s_idx]), n_classes=6)
+        assert r.temperature == pytest.approx(fit_temperature(*held))
+        assert r.ece_raw == pytest.approx(100.0 * expected_calibration_error(z.softmax(1), yq))
+        assert r.ece == pytest.approx(100.0 * expected_calibration_error((z / r.temperature).softmax(1), yq))
+    # the module default switches it off for every caller
+    monkeypatch.setattr(protocols, "CALIBRATE", False)
+    assert all(r.ece is None for r in fit_and_score(*args))
+
+
+def test_one_shot_runs_are_not_calibrated_and_summaries_carry_the_ece():
+    feats, labels, folds = dataset(noise=1.5)
+    runs, _ = full_way(feats, labels, ["prototype"], (1, 2), 2, folds, test_folds=["1", "2"])
+    for r in runs:
+        assert r.temperature == 1.0 if r.shots == 1 else r.temperature > 0
+        if r.shots == 1:
+            assert r.ece == r.ece_raw
+    rows = summarise(runs)
+    for row in rows:
+        group = [r for r in runs if r.shots == row["shots"]]
+        assert row["ece_raw_mean"] == round(float(np.mean([r.ece_raw for r in group])), 2)
+        assert row["ece_mean"] == round(float(np.mean([r.ece for r in group])), 2)
+        assert row["calibration_seconds_mean"] == round(float(np.mean([r.calibration_seconds for r in group])), 4)
+    timing = method_timing(runs)["prototype"]
+    assert timing["calibration_seconds"] == round(sum(r.calibration_seconds for r in runs), 4)
+    # runs without calibration: None, not a number
+    bare = [RunResult("m", 1, 0, 50.0, 2, 0.0, 0.0, np.array([0, 1]))]
+    assert summarise(bare)[0]["ece_mean"] is None and summarise(bare)[0]["ece_raw_mean"] is None
+    assert "calibration_seconds_mean" not in summarise(bare)[0]
+    assert "calibration_seconds" not in method_timing(bare)["m"]
+
+
+def test_episodes_record_the_ece_too():
+    feats, labels, _ = dataset(noise=1.2)
+    runs, _ = episodes(feats, labels, ["prototype"], ways=3, shots=(2,), n_episodes=4, queries=3, seed=0)
+    assert all(r.ece is not None and r.ece_raw is not None and r.temperature > 0 for r in runs)

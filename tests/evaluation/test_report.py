@@ -17,11 +17,13 @@ from mgcl.evaluation.report import (
     combined_markdown,
     confusion_matrix,
     dataset_markdown,
+    ece_table,
     markdown_table,
     write_report,
 )
 
 CELL = re.compile(r"^(\*\*)?(-?\d+\.\d+) ± (\d+\.\d+)(\*\*)?( \([+-]\d+\.\d+\))?$")
+ECE_CELL = re.compile(r"^(\d+\.\d+|–) → (\d+\.\d+|–)$")
 
 
 def row(method, shots, mean, std, **extra):
@@ -61,7 +63,7 @@ def parse_tables(md: str) -> list[dict]:
             continue
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if current is None:
-            shots = [int(c.split("-")[0]) if c.endswith("-shot") else None for c in cells]
+            shots = [int(c.split("-")[0]) if c.endswith(("-shot", "-shot ECE")) else None for c in cells]
             current = {}
             tables.append(current)
             continue
@@ -69,6 +71,10 @@ def parse_tables(md: str) -> list[dict]:
             continue
         for c, k in zip(cells, shots):
             if k is None:
+                continue
+            if ECE_CELL.match(c):  # the calibration table: (raw, calibrated)
+                raw, cal = ECE_CELL.match(c).groups()
+                current[(cells[0], k)] = tuple(None if v == "–" else float(v) for v in (raw, cal))
                 continue
             m = CELL.match(c)
             assert m, f"cell {c!r} is not 'mean ± spread'"
@@ -239,3 +245,23 @@ def test_every_ablation_name_has_a_label_in_tables_and_plots(tmp_path):
     png = tmp_path / "ablation.png"
     png.write_bytes(plot_ablation(rows, "mgcl ablation"))
     png_ok(png)
+
+
+def test_ece_table_is_a_second_table_of_the_json_numbers(tmp_path):
+    with_ece = [
+        {**r, "ece_raw_mean": 10.0 + i, "ece_mean": 3.25 + i if r["shots"] > 1 else 10.0 + i}
+        for i, r in enumerate(RESULTS)
+    ]
+    assert ece_table(RESULTS) == "" and "calibration" not in dataset_markdown(document(RESULTS))
+    md = dataset_markdown(document(with_ece + ABLATION))
+    main_table, abl_table, ece = parse_tables(md)
+    assert main_table == parse_tables(dataset_markdown(document(RESULTS + ABLATION)))[0]  # accuracy table unchanged
+    assert ece == {(r["method"], r["shots"]): (r["ece_raw_mean"], r["ece_mean"]) for r in with_ece}
+    assert "Expected calibration error" in md and "mgcl-fc" not in ece_table(with_ece)
+    assert "| method | 1-shot ECE | 4-shot ECE |" in md  # a reader of '-shot' columns skips this table
+    # a row without the calibrated number shows a dash
+    partial = [dict(with_ece[0], ece_mean=None), with_ece[1]]
+    assert "10.00 → –" in ece_table(partial)
+    written = write_report(document(with_ece), [], tmp_path, ["a", "b", "c"])
+    assert json.loads(written["json"].read_text())["results"] == with_ece
+    assert len(parse_tables(written["markdown"].read_text())) == 2

@@ -95,7 +95,7 @@ def clap_expl(clap_model, audio):
 
 @pytest.fixture(scope="module")
 def aisfx_expl(aisfx_model, audio):
-    return explain_clip(aisfx_model, audio["queries"]["knock"])
+    return explain_clip(aisfx_model, audio["queries"]["knock"], concepts="audio")
 
 
 def _check_png(path, min_w=600, min_h=300):
@@ -284,6 +284,26 @@ def test_aisfx_mgcl_f_plan_over_frame_prototypes(aisfx_model, aisfx_expl, audio)
     assert shown == pytest.approx(float(terms["fp"][0, e.winner]), rel=2e-2, abs=2e-2)
 
 
+def test_auto_explains_what_decided_and_draws_no_plan_for_a_branch_that_did_not(aisfx_model, audio, tmp_path):
+    """With concepts 'auto', the OT panel is drawn only for a branch that moved the decision;
+    otherwise the note names the branch that decided and by how much."""
+    e = explain_clip(aisfx_model, audio["queries"]["knock"])
+    rows = e.branch_table()
+    margins = [abs(r["margin"]) for r in rows]
+    assert margins == sorted(margins, reverse=True)  # the branches that moved the decision first
+    decided = e.deciding_branch
+    assert decided is not None and decided["margin"] == max(r["margin"] for r in rows)
+    fp = next(r for r in rows if r["branch"] == "fp")
+    positive = sum(max(r["margin"], 0.0) for r in rows)
+    if max(fp["margin"], 0.0) < 0.1 * positive:  # the prototypes did not decide: no plan, a note
+        assert e.plan is None and e.top_matches() == []
+        assert decided["name"] in e.concept_note and "not drawn" in e.concept_note
+    else:
+        assert e.plan is not None
+    assert e.to_dict()["decided_by"]["branch"] == decided["branch"]
+    _check_png(render(e, tmp_path / "auto.png"))
+
+
 def test_aisfx_mgcl_f_contributions_sum_to_the_logits(aisfx_model, aisfx_expl):
     e = aisfx_expl
     assert list(e.contributions) == aisfx_model.method_._trained_branches()
@@ -370,6 +390,8 @@ def test_cli_json(saved_clap, audio, tmp_path, capsys):
             "2",
             "--matches",
             "3",
+            "--concepts",
+            "text",
             "--store",
             str(tmp_path / "store"),
         ]
@@ -413,3 +435,23 @@ def test_cli_help_teaches(capsys):
     text = capsys.readouterr().out
     for word in ("MODEL_DIR", "--out", "--json", "--top-k", "spectrogram", "descriptions", "exit status"):
         assert word in text
+
+
+def test_the_nearest_support_clips_are_named(aisfx_model, audio, tmp_path):
+    """An explanation names the support clips nearest the query (file, label, similarity), so a
+    person can go and listen to them; they survive save and load."""
+    e = explain_clip(aisfx_model, audio["queries"]["knock"])
+    assert len(e.nearest) == 3
+    names = {f"<waveform {i}>" for i in range(len(audio["support"]))}  # the support is in-memory audio
+    assert all(n["name"] in names and n["label"] in CLASSES for n in e.nearest)
+    assert all(audio["labels"][n["row"]] == n["label"] for n in e.nearest)
+    sims = [n["similarity"] for n in e.nearest]
+    assert sims == sorted(sims, reverse=True) and -1.0 <= sims[-1] <= sims[0] <= 1.0
+    q = aisfx_model.embed([audio["queries"]["knock"]])
+    row = e.nearest[0]["row"]
+    assert sims[0] == pytest.approx(float(q.clip[0] @ aisfx_model.support_clips_[row]), abs=1e-4)
+    assert e.to_dict()["nearest_support"] == e.nearest
+    aisfx_model.save(tmp_path / "m")
+    loaded = FewShotAudioClassifier.load(tmp_path / "m")
+    assert loaded.nearest_support(q, 3)[0] == e.nearest
+    _check_png(render(e, tmp_path / "nearest.png"))

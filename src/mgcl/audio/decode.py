@@ -57,6 +57,14 @@ def validate_waveform(samples: np.ndarray, source: str = "<waveform>") -> np.nda
     return np.ascontiguousarray(samples, dtype=np.float32)
 
 
+def _not_found(path: str | os.PathLike) -> str:
+    """The reason for a missing file: "file not found", with the absolute path that was tried
+    when the given one is relative (a manifest's rows are resolved against its folder: the
+    message shows where that led)."""
+    tried = os.path.abspath(path)
+    return "file not found" if tried == str(path) else f"file not found (resolved to {tried})"
+
+
 def load_audio(path: str | os.PathLike, sample_rate: int) -> np.ndarray:
     """Read an audio file as float32 mono at ``sample_rate``.
 
@@ -66,7 +74,7 @@ def load_audio(path: str | os.PathLike, sample_rate: int) -> np.ndarray:
     path = Path(path)
     source = str(path)
     if not path.exists():
-        raise AudioError(source, "file not found")
+        raise AudioError(source, _not_found(path))
     if path.is_dir():
         raise AudioError(source, "is a directory, not an audio file")
     if path.suffix.lower() not in SUPPORTED_EXTENSIONS:
@@ -97,7 +105,7 @@ def file_digest(path: str | os.PathLike) -> str:
     try:
         return file_hash(path, "blake2b", digest_size=16)
     except FileNotFoundError:
-        raise AudioError(str(path), "file not found") from None
+        raise AudioError(str(path), _not_found(path)) from None
     except IsADirectoryError:
         raise AudioError(str(path), "is a directory, not an audio file") from None
     except OSError as exc:

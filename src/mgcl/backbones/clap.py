@@ -32,6 +32,7 @@ import torch
 from mgcl.errors import AudioError, BackboneError
 from mgcl.types import AudioFeatures, l2_normalize
 from mgcl.util.hashing import stable_hash, weights_stamp
+from mgcl.util.hub import OFFLINE_HELP, unreachable_reason
 
 DEFAULT_CHECKPOINT = "laion/clap-htsat-unfused"
 
@@ -388,6 +389,9 @@ def _load(checkpoint: str, model=None, processor=None):
             "local folder or a hub id; HF_HUB_OFFLINE=1 uses only the local Hugging Face cache)"
         )
     checkpoint = os.path.expanduser(checkpoint)
+    why = unreachable_reason(checkpoint)
+    if why is not None:  # fail now, not after half a minute of retries
+        raise BackboneError(f"cannot load CLAP checkpoint: {why}; {OFFLINE_HELP}")
     try:
         from transformers import ClapModel, ClapProcessor
 

@@ -4,10 +4,10 @@ scikit-learn style: hyper-parameters are set only in ``__init__``; ``fit`` learn
 whose names end in ``_`` (``classes_``, ``method_``, ...) and returns ``self``; use before
 ``fit`` raises :class:`~mgcl.errors.NotFittedError`.
 
-    clf = FewShotAudioClassifier(backbone="aisfx", method="tip_adapter", store="~/.cache/mgcl/features")
+    clf = FewShotAudioClassifier(backbone="aisfx", method="tip_adapter")
     clf.fit(["dog1.wav", "dog2.wav", "siren1.wav", "siren2.wav"], ["dog", "dog", "siren", "siren"])
     clf.predict(["query.wav"])            # -> ["dog"]
-    clf.predict_proba(["query.wav"])      # -> numpy (1, 2), columns in clf.classes_ order
+    clf.predict_proba(["query.wav"])      # -> numpy (1, 2), columns in clf.classes_ order (calibrated)
     clf.save("my_model")                  # config.json + weights.safetensors
     FewShotAudioClassifier.load("my_model").predict([(waveform, 16000)])
 
@@ -20,6 +20,17 @@ values, feature dimension, SHA-256 of the weights) and ``weights.safetensors`` (
 learned tensors). Nothing is pickled, on save or on load. Each file is written to a
 temporary name and renamed into place, weights first and config last; a crash between
 the two is caught on load by the checksum, so a half-written model is never used.
+
+**Calibrated probabilities.** After the method is fitted, a temperature ``T`` is fitted on
+the support itself (:mod:`mgcl.methods.calibration`): clones of the method fitted on
+leave-one-shot-out folds score the held-out clips, and ``T`` minimises their negative
+log-likelihood. ``predict_proba`` and ``top_k`` give ``softmax(logits / T)``, so the
+probabilities of different methods mean the same thing; predictions (the argmax) do not
+change. With one clip per class, or ``calibrate=False``, ``T = 1``.
+
+**Feature store.** Embeddings are cached by audio content in the same folder as the
+command line's: ``$MGCL_STORE``, else ``~/.cache/mgcl/features`` (``store=None``, the
+default); ``store=<folder>`` uses another one and ``store=False`` caches nothing.
 
 **Backbone identity.** Features only make sense for the backbone that produced them. The
 backbone is built lazily (on the first prediction from audio); if its ``identity``
@@ -45,8 +56,9 @@ from mgcl.backbones import available_backbones, get_backbone
 from mgcl.classifier import persistence
 from mgcl.errors import MgclError, NotFittedError
 from mgcl.methods.base import encode_labels
+from mgcl.methods.calibration import CALIBRATION_FOLDS, calibrated_probabilities, support_temperature
 from mgcl.methods.registry import build_method
-from mgcl.store.features import FeatureStore, ViewCache, embed_sources
+from mgcl.store.features import FeatureStore, ViewCache, default_store_dir, embed_sources
 from mgcl.text.prompts import class_text_features
 from mgcl.types import AudioFeatures
 
@@ -98,13 +110,20 @@ class FewShotAudioClassifier(BaseEstimator):
     method:           few-shot method name (see :func:`mgcl.methods.available_methods`).
     method_params:    hyper-parameters of the method (``{"alphas": (0.5, 1.0)}``, ...).
     backbone_options: keyword options of the backbone factory (``checkpoint``, ``device``).
-    store:            feature-store folder (embeddings cached by audio content), or None.
+    store:            feature-store folder (embeddings cached by audio content); None (the
+                      default): the command line's store, ``$MGCL_STORE`` else
+                      ``~/.cache/mgcl/features``; False: no caching at all.
     batch_size:       clips per backbone forward.
     descriptions:     optional ``{class: [sentence, ...]}`` LLM descriptions (text backbones).
+    calibrate:        fit a temperature on the support (leave-one-shot-out) so that
+                      ``predict_proba`` is calibrated; False: the method's own softmax.
 
     Learned state: ``classes_`` (sorted labels), ``method_`` (the fitted Method),
     ``backbone_name_``, ``backbone_identity_``, ``dim_`` (feature dimension),
-    ``support_counts_`` (clips per class).
+    ``support_counts_`` (clips per class), ``temperature_`` (1.0 when not calibrated),
+    ``calibration_`` (how it was fitted, in words), ``support_names_`` (the support clips'
+    names, or None when not given), ``support_clips_`` (N, D) and ``support_labels_`` (the
+    clips' embeddings and labels: an explanation names the nearest ones).
     """
 
     def __init__(
@@ -114,9 +133,10 @@ class FewShotAudioClassifier(BaseEstimator):
         method: str = "mgcl_f",
         method_params: Mapping[str, Any] | None = None,
         backbone_options: Mapping[str, Any] | None = None,
-        store: str | os.PathLike | None = None,
+        store: str | os.PathLike | bool | None = None,
         batch_size: int = 16,
         descriptions: Mapping[str, Sequence[str]] | None = None,
+        calibrate: bool = True,
     ):
         self.backbone = backbone
         self.method = method
@@ -125,6 +145,7 @@ class FewShotAudioClassifier(BaseEstimator):
         self.store = store
         self.batch_size = batch_size
         self.descriptions = descriptions
+        self.calibrate = calibrate
 
     # ------------------------------------------------------------------ backbone / store
     @property
@@ -158,12 +179,22 @@ class FewShotAudioClassifier(BaseEstimator):
             )
         warnings.warn(msg, stacklevel=3)
 
-    def _feature_store(self, backbone):
-        if self.store is None:
+    def store_dir(self) -> Path | None:
+        """The feature-store folder in use: ``store``, the default store for None, or None
+        (no caching) for False."""
+        if self.store is False:
             return None
+        if self.store is None or self.store is True:
+            return default_store_dir()
+        if isinstance(self.store, FeatureStore):
+            return self.store.root
+        return Path(self.store).expanduser()
+
+    def _feature_store(self, backbone):
         if isinstance(self.store, FeatureStore):
             return self.store
-        return FeatureStore(Path(self.store).expanduser(), backbone.identity)
+        folder = self.store_dir()
+        return None if folder is None else FeatureStore(folder, backbone.identity)
 
     def embed(self, X, what: str = "inputs") -> AudioFeatures:
         """Features of audio paths / ``(waveform, sr)`` pairs; MgclError listing any bad input."""
@@ -181,20 +212,27 @@ class FewShotAudioClassifier(BaseEstimator):
         """Embed the support clips ``X`` (paths / ``(waveform, sr)``) with labels ``y`` and fit.
 
         Any undecodable input fails the whole fit (one line naming them): a support set
-        silently missing clips is worse than an error. Labels are stored as strings.
+        silently missing clips is worse than an error. Labels are stored as strings; the
+        clips' names (``support_names_``) are the paths, ``"<waveform i>"`` for pairs.
         """
         X = _check_sources(X)
         labels = self._check_labels(X, y)
+        clip_names = [str(x) if isinstance(x, (str, os.PathLike)) else f"<waveform {i}>" for i, x in enumerate(X)]
         names = self._check_method().view_names()
         feats = self.embed(X, what="support clips")
         views = None
         if names:  # the method trains on audio views of the support clips: embed them too
             bb = self.get_backbone()
             views = ViewCache(bb, X, self._feature_store(bb), self.batch_size).views(range(len(X)), names)
-        return self.fit_features(feats, labels, views=views)
+        return self.fit_features(feats, labels, views=views, names=clip_names)
 
     def fit_features(
-        self, features: AudioFeatures, labels: Sequence[str], text=None, views=None
+        self,
+        features: AudioFeatures,
+        labels: Sequence[str],
+        text=None,
+        views=None,
+        names: Sequence[str] | None = None,
     ) -> FewShotAudioClassifier:
         """Fit on precomputed support features (N clips) and their N string labels.
 
@@ -202,8 +240,20 @@ class FewShotAudioClassifier(BaseEstimator):
         build it from the backbone when the backbone has a text tower (audio-only: none).
         ``views``: a :class:`~mgcl.methods.SupportViews` of the clips, for a method that
         trains on audio views (:meth:`fit` embeds them; without them it trains on the clips).
+        ``names``: the N clips' names (file paths), kept as ``support_names_`` (saved with
+        the model) so that an explanation can name the nearest support clips.
+
+        With ``calibrate``, the temperature is then fitted on the support's held-out logits
+        (:func:`mgcl.methods.calibration.support_temperature`, up to
+        ``CALIBRATION_FOLDS`` leave-one-shot-out folds): that many more fits of the method.
         """
         labels = self._check_labels(features, labels)
+        if names is not None:
+            if isinstance(names, (str, bytes)):
+                raise MgclError("names must be a list of clip names, one per clip")
+            names = [str(n) for n in names]
+            if len(names) != len(labels):
+                raise MgclError(f"got {len(labels)} clips but {len(names)} names: they must match one to one")
         method = self._check_method()
         codes, classes = encode_labels(labels)
         bb = self._known_backbone()
@@ -214,13 +264,51 @@ class FewShotAudioClassifier(BaseEstimator):
         elif self.descriptions and bb is not None and not getattr(bb, "has_text", False):
             warnings.warn(f"descriptions ignored: backbone '{bb.name}' has no text tower", stacklevel=2)
         method.fit(features, torch.as_tensor(codes), text=text, n_classes=len(classes), views=views)
+        if self.calibrate:
+            t, n_folds = support_temperature(
+                method, features, torch.as_tensor(codes), text, views, len(classes), CALIBRATION_FOLDS
+            )
+            how = f"leave-one-shot-out, {n_folds} folds" if n_folds else "none: one clip per class (T = 1)"
+        else:
+            t, how = 1.0, "off (calibrate=False)"
         self.method_ = method
+        self.temperature_ = float(t)
+        self.calibration_ = how
+        self.support_names_ = names
+        self.support_clips_ = features.clip.detach().float().clone()  # (N, D): nearest support clips
+        self.support_labels_ = [str(v) for v in labels]
         self.classes_ = list(classes)
         self.dim_ = int(features.dim)
         self.backbone_name_ = self._backbone_name
         self.backbone_identity_ = getattr(bb, "identity", None) if bb is not None else None
         self.support_counts_ = {c: int(n) for c, n in sorted(Counter(labels).items())}
         return self
+
+    def nearest_support(self, features: AudioFeatures, k: int = 3) -> list[list[dict]]:
+        """Per query clip, the ``k`` support clips most similar to it (cosine of the clip
+        embeddings): ``[{"name", "label", "similarity", "row"}, ...]`` best first; empty for a
+        model saved without its support embeddings."""
+        self.check_fitted()
+        keys = getattr(self, "support_clips_", None)
+        if keys is None or len(keys) == 0:
+            return [[] for _ in range(len(features))]
+        sims = features.clip.float() @ keys.T  # both L2-normalised: (Q, N)
+        names = self.support_names_ or [f"support clip {i}" for i in range(len(keys))]
+        out = []
+        for row in sims:
+            top = torch.argsort(row, descending=True, stable=True)[: max(1, int(k))]
+            out.append(
+                [
+                    {
+                        "name": names[int(j)],
+                        "label": self.support_labels_[int(j)],
+                        "similarity": round(float(row[j]), 4),
+                        "row": int(j),
+                    }
+                    for j in top
+                ]
+            )
+        return out
 
     def _known_backbone(self):
         """The backbone when it is at hand or can be built (a registered name), else None."""
@@ -251,14 +339,21 @@ class FewShotAudioClassifier(BaseEstimator):
             raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit (or load) first")
 
     def predict_proba_features(self, features: AudioFeatures) -> np.ndarray:
-        """(Q, C) class probabilities, columns in ``classes_`` order."""
+        """(Q, C) calibrated class probabilities ``softmax(logits / temperature_)``, columns in
+        ``classes_`` order."""
         self.check_fitted()
         if len(features) == 0:
             return np.zeros((0, len(self.classes_)), dtype=np.float32)
-        return self.method_.predict_proba(features).detach().cpu().numpy()
+        logits = self.method_.logits(features)
+        return calibrated_probabilities(logits, getattr(self, "temperature_", 1.0)).detach().cpu().numpy()
 
     def predict_features(self, features: AudioFeatures) -> list[str]:
-        proba = self.predict_proba_features(features)
+        """The most probable class of each query: the argmax of the method's own softmax, as
+        before calibration (a temperature changes no argmax; this also keeps exact ties)."""
+        self.check_fitted()
+        if len(features) == 0:
+            return []
+        proba = self.method_.predict_proba(features).detach().cpu().numpy()
         return [self.classes_[i] for i in proba.argmax(axis=1)]
 
     def top_k_features(self, features: AudioFeatures, k: int = 3) -> list[list[tuple[str, float]]]:

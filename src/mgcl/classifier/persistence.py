@@ -2,8 +2,10 @@
 ``README.md`` model card. Nothing is pickled, on save or on load.
 
 ``config.json``: format version, mgcl version, creation time, backbone name, options and
-identity, method name and hyper-parameters, classes and their support counts, the JSON-able
-learned values, feature dimension, SHA-256 of the weights. ``weights.safetensors``: the
+identity, method name and hyper-parameters, classes and their support counts, the support
+clips' names (when known), the JSON-able learned values, the probability calibration
+(``{"temperature": T, "method": "leave-one-shot-out, 3 folds"}``; a model saved without it
+loads with T = 1), feature dimension, SHA-256 of the weights. ``weights.safetensors``: the
 learned tensors. Each file is written to a temporary name and renamed into place, weights
 first, config next, the card last; a crash between the first two is caught on load by the
 checksum, so a half-written model is never used.
@@ -35,6 +37,8 @@ FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "weights.safetensors"
 CARD_FILE = "README.md"
+#: The classifier's support-clip embeddings in the weights file (beside the method's tensors).
+SUPPORT_CLIPS = "classifier.support_clips"
 #: Backbone options that describe the machine, not the model: never saved.
 MACHINE_OPTIONS = ("device", "batch_size")
 
@@ -75,11 +79,18 @@ def config(clf) -> dict:
         },
         "classes": list(clf.classes_),
         "support_counts": dict(clf.support_counts_),
+        "support_names": _jsonable(getattr(clf, "support_names_", None), "support names"),
+        "support_labels": _jsonable(getattr(clf, "support_labels_", None), "support labels"),
         "feature_dim": clf.dim_,
         "learned": _jsonable(values, "learned state"),
+        "calibration": {
+            "temperature": float(getattr(clf, "temperature_", 1.0)),
+            "method": str(getattr(clf, "calibration_", "none")),
+        },
         "classifier": {
             "batch_size": clf.batch_size,
             "descriptions": _jsonable(clf.descriptions, "descriptions"),
+            "calibrate": bool(getattr(clf, "calibrate", True)),
         },
     }
 
@@ -89,6 +100,7 @@ def model_card(cfg: Mapping, folder: Path) -> str:
     counts = cfg.get("support_counts") or {}
     classes = "\n".join(f"| {c} | {counts.get(c, '?')} |" for c in cfg["classes"])
     bb, meth = cfg["backbone"], cfg["method"]
+    calibration = (cfg.get("calibration") or {}).get("method", "none")
     return f"""# mgcl model: {meth["name"]} on {bb["name"]}
 
 A few-shot audio classifier made by `mgcl fit` (mgcl {cfg["mgcl_version"]}, {cfg["created"]}).
@@ -100,6 +112,7 @@ It recognises {len(cfg["classes"])} classes from {sum(counts.values()) if counts
 
 - backbone: `{bb["name"]}` (identity `{bb["identity"]}`); features of another backbone are refused
 - method: `{meth["name"]}`; hyper-parameters and the choices made on the support set are in `{CONFIG_FILE}`
+- probabilities: softmax(logits / T), T = {_temperature(cfg):.4g} ({calibration})
 - weights: `{WEIGHTS_FILE}` (safetensors, sha256 `{cfg["weights"]["sha256"]}`); loading runs no pickle
 
 Use it:
@@ -117,10 +130,21 @@ clf.predict(["clip.wav"])
 """
 
 
+def _temperature(cfg: Mapping) -> float:
+    """The saved calibration temperature; 1.0 for a model saved without one."""
+    t = (cfg.get("calibration") or {}).get("temperature", 1.0)
+    if isinstance(t, bool) or not isinstance(t, (int, float)) or not np.isfinite(t) or t <= 0:
+        raise MgclError(f"calibration temperature must be a positive number, got {t!r}")
+    return float(t)
+
+
 def save(clf, path: str | os.PathLike) -> Path:
     """Write ``config.json`` + ``weights.safetensors`` + ``README.md`` into the folder ``path``."""
     cfg = config(clf)  # everything is validated before anything is written
     tensors, _ = clf.method_.learned_state()
+    clips = getattr(clf, "support_clips_", None)
+    if clips is not None:  # the classifier's own tensors, beside the method's
+        tensors = {**tensors, SUPPORT_CLIPS: clips}
     # clone: safetensors refuses tensors that share memory
     weights = save_bytes(
         {k: v.detach().cpu().clone().contiguous() for k, v in tensors.items()},
@@ -171,14 +195,17 @@ def read_config(path: str | os.PathLike) -> tuple[dict, bytes]:
 def load(
     cls,
     path: str | os.PathLike,
-    store: str | os.PathLike | None = None,
+    store: str | os.PathLike | bool | None = None,
     backbone_options: Mapping[str, Any] | None = None,
     strict_backbone: bool = True,
 ):
     """An instance of ``cls`` (FewShotAudioClassifier) from a folder written by :func:`save`.
 
+    ``store``: as the classifier's (None: the default store, False: no caching);
     ``backbone_options`` are merged over the saved ones (e.g. ``{"device": "cuda"}``);
-    ``strict_backbone=False`` turns a backbone identity mismatch into a warning."""
+    ``strict_backbone=False`` turns a backbone identity mismatch into a warning. A model
+    saved before calibration existed loads with ``temperature_`` 1.0 and no
+    ``support_names_`` (None)."""
     path = Path(path)
     cfg, data = read_config(path)
     cfg_path, w_path = path / CONFIG_FILE, path / WEIGHTS_FILE
@@ -197,7 +224,9 @@ def load(
             store=store,
             batch_size=int(extra.get("batch_size", 16)),
             descriptions=extra.get("descriptions"),
+            calibrate=bool(extra.get("calibrate", True)),
         )
+        clips = tensors.pop(SUPPORT_CLIPS, None)
         method = mcls(**params).load_learned_state(tensors, cfg["learned"])
         clf.method_ = method
         clf.classes_ = list(cfg["classes"])
@@ -205,10 +234,20 @@ def load(
         clf.backbone_name_ = bb["name"]
         clf.backbone_identity_ = bb.get("identity")
         clf.support_counts_ = dict(cfg.get("support_counts") or {})
+        names = cfg.get("support_names")
+        clf.support_names_ = None if names is None else [str(n) for n in names]
+        labels = cfg.get("support_labels")
+        clf.support_labels_ = None if labels is None else [str(v) for v in labels]
+        clf.support_clips_ = clips if clips is not None and labels is not None else None
+        clf.calibration_ = str((cfg.get("calibration") or {}).get("method", "none (saved without calibration)"))
     except (KeyError, TypeError) as exc:
         raise MgclError(f"{cfg_path}: incomplete model config ({type(exc).__name__}: {exc})") from None
     except SafetensorError as exc:
         raise MgclError(f"{w_path}: unreadable weights ({exc})") from None
+    try:
+        clf.temperature_ = _temperature(cfg)
+    except MgclError as exc:
+        raise MgclError(f"{cfg_path}: {exc}") from None
     clf._strict_backbone = bool(strict_backbone)
     if len(clf.classes_) != getattr(method, "n_classes_", len(clf.classes_)):
         raise MgclError(f"{cfg_path}: {len(clf.classes_)} classes but the method has {method.n_classes_}")

@@ -1,5 +1,5 @@
-"""The ``mgcl`` command: embed, fit, predict, evaluate, benchmark, explain, describe, caption,
-data, demo. One module per command (``register(subparsers)`` and ``run(args)``); what they
+"""The ``mgcl`` command: embed, fit, predict, info, evaluate, benchmark, explain, describe,
+caption, data, demo. One module per command (``register(subparsers)`` and ``run(args)``); what they
 share is in :mod:`.common`. Nothing outside this package imports it.
 
 Exit status: 0 on success, 1 when some inputs were bad (the good ones are still processed and
@@ -12,12 +12,28 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mgcl.cli import benchmark, caption, data, demo, describe, embed, evaluate, explain, fit, predict
-from mgcl.errors import MgclError
-from mgcl.util.log import setup_logging
-from mgcl.version import __version__
+from mgcl.util.threads import quiet_openmp
 
-COMMANDS = (embed, fit, predict, evaluate, benchmark, explain, describe, caption, data, demo)
+quiet_openmp()  # before anything below imports torch: idle OpenMP threads sleep instead of spinning
+
+from mgcl.cli import (  # noqa: E402
+    benchmark,
+    caption,
+    data,
+    demo,
+    describe,
+    embed,
+    evaluate,
+    explain,
+    fit,
+    info,
+    predict,
+)
+from mgcl.errors import MgclError  # noqa: E402
+from mgcl.util.log import setup_logging  # noqa: E402
+from mgcl.version import __version__  # noqa: E402
+
+COMMANDS = (embed, fit, predict, info, evaluate, benchmark, explain, describe, caption, data, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,12 +8,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from mgcl.audio.decode import SUPPORTED_EXTENSIONS
 from mgcl.backbones import available_backbones
 from mgcl.classifier.estimator import FewShotAudioClassifier
+from mgcl.data.inputs import expand_inputs
 from mgcl.errors import MgclError
-from mgcl.methods.registry import available_methods
+from mgcl.explain.compute import BRANCH_NAMES
+from mgcl.methods.registry import available_methods, coerce_params, method_class
 from mgcl.pipeline import default_store
 from mgcl.util.atomic import atomic_write_bytes
 
@@ -85,6 +89,108 @@ def backbone_options(args) -> dict:
 
 def seconds(x: float) -> str:
     return f"{x:.1f} s"
+
+
+def audio_inputs(paths: Sequence[Path]) -> list[Path]:
+    """Files, folders (their audio files, recursively, natural order) and manifests (their
+    rows' paths) named on the command line, as the audio files to process."""
+    return expand_inputs(paths, SUPPORTED_EXTENSIONS)
+
+
+# ----------------------------------------------------------------------------- models in words
+#: Learned values that are bookkeeping or internal scales, not choices a user made sense of.
+_NOT_CHOICES = ("n_classes_", "dim_", "spread_", "fspread_", "text_weights_")
+
+
+def number(x) -> str:
+    """A learned or hyper-parameter number, short: 1, 0.25, 16, 1e-06."""
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        return json.dumps(x, default=str)
+    return str(x) if isinstance(x, int) else f"{x:.3g}"
+
+
+def plain_params(params: Mapping) -> dict:
+    """Hyper-parameters as JSON gives them back (tuples -> lists)."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()}
+
+
+def format_params(params: Mapping) -> str:
+    """``{"betas": (2, 8), "topk": 16}`` -> ``betas=[2, 8], topk=16``."""
+    return ", ".join(f"{k}={json.dumps(v, default=str)}" for k, v in plain_params(params).items())
+
+
+def non_default_params(method: str, params: Mapping) -> dict:
+    """The hyper-parameters of ``params`` that differ from ``method``'s defaults (all of them
+    when the method is unknown to this mgcl)."""
+    try:
+        cls = method_class(method)
+        given = coerce_params(cls, dict(params), method)
+        defaults = cls().get_params()
+    except (MgclError, TypeError):
+        return dict(params)
+    return {k: params[k] for k, v in given.items() if k not in defaults or defaults[k] != v}
+
+
+def learned_choices(learned: Mapping) -> dict:
+    """The JSON-able learned values of a method that are choices (no tensors, no bookkeeping)."""
+    return {
+        k: v
+        for k, v in learned.items()
+        if k not in ("n_classes_", "dim_")
+        and v is not None
+        and not (isinstance(v, dict) and ("__tensor_list__" in v or "__tensor_dict__" in v))
+    }
+
+
+def _branch(b: str) -> str:
+    return BRANCH_NAMES.get(b, b)
+
+
+def describe_choices(method: str, learned: Mapping) -> list[str]:
+    """What a method chose on the support set, in words, one line per kind of choice
+    (empty when it chose nothing). Unknown learned values are shown as ``name = value``."""
+    learned = dict(learned)
+    lines = []
+    alpha, beta = learned.pop("alpha_", None), learned.pop("beta_", None)
+    branches = learned.pop("branches_", None)
+    if isinstance(alpha, dict):  # mgcl, mgcl_f: a weight (and a sharpness) per branch
+        for b in branches or list(alpha):
+            words = f"{_branch(b)}: weight {number(alpha.get(b))}"
+            if isinstance(beta, dict) and b in beta:
+                words += f", sharpness beta {number(beta[b])}"
+            lines.append(words)
+        cv = learned.pop("cv_accuracy_", None)
+        lines.append(
+            f"chosen by leave-one-shot-out cross-validation, {number(cv)}% of held-out support clips right"
+            if cv is not None
+            else "one clip per class: no cross-validation, the defaults hold"
+        )
+    else:
+        learned.pop("cv_accuracy_", None)
+        gamma = learned.pop("gamma_", None)
+        parts = []
+        if alpha is not None:
+            parts.append(f"{'attention' if method == 'treff' else 'cache'} weight alpha {number(alpha)}")
+        if beta is not None:
+            parts.append(f"sharpness beta {number(beta)}")
+        if gamma is not None:
+            parts.append(f"sharpness gamma {number(gamma)}")
+        if parts:
+            lines.append(", ".join(parts))
+    if (c := learned.pop("C_", None)) is not None:
+        lines.append(f"regularisation C {number(c)} (inverse strength)")
+    if (epochs := learned.pop("epochs_", None)) is not None:
+        lines.append(f"fine-tuning epochs: {epochs}")
+    if isinstance(weights := learned.pop("branch_weights_", None), dict):
+        lines.append("trained branch weights: " + ", ".join(f"{_branch(b)} {number(w)}" for b, w in weights.items()))
+    if isinstance(seg := learned.pop("segment_frames_", None), (list, tuple)) and len(seg) == 2:
+        lines.append(f"fine cache segments: {seg[0]} frames every {seg[1]}")
+    if n_views := learned.pop("n_views_", None):
+        lines.append(f"learned from {n_views} audio views of the support clips")
+    for k, v in learned_choices(learned).items():
+        if k not in _NOT_CHOICES and not isinstance(v, (dict, list)):
+            lines.append(f"{k.rstrip('_')} = {number(v)}")
+    return lines
 
 
 # ----------------------------------------------------------------------------- output

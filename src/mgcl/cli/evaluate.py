@@ -148,6 +148,17 @@ def run(args) -> int:
     check_evaluation(dataset, protocol)  # bad shots / fold: fail before embedding
     backbone = make_backbone(args.backbone, **backbone_options(args))
     check_text_needs(methods, backbone)
+    # the header before the work (embedding, views and fits can take minutes)
+    folds = dataset.fold_ids if dataset.folds is not None else []
+    shown = [str(args.test_fold)] if args.test_fold is not None else folds
+    print(
+        f"{dataset.name}: {len(dataset.rows)} clips, {len(dataset.classes)} classes, backbone {backbone.name}, "
+        f"methods {', '.join(s.label for s in specs)}, shots {', '.join(map(str, shots))}, "
+        f"{args.seeds} seed{'s' if args.seeds != 1 else ''}"
+        + (f", test fold{'s' if len(shown) > 1 else ''} {', '.join(shown)}" if shown else "")
+        + f" (chance {100.0 / len(dataset.classes):.1f}%)",
+        flush=True,
+    )
 
     ev = evaluate(
         dataset,
@@ -171,14 +182,7 @@ def run(args) -> int:
         report_failures(res.errors)
     if args.out is not None:
         write_json(args.out, doc)
-    folds = doc["protocol"].get("test_folds")
-    print(
-        f"{doc['dataset']}: {doc['n_clips']} clips, {len(ev.classes)} classes, backbone {backbone.name}, "
-        f"{args.seeds} seed{'s' if args.seeds != 1 else ''}"
-        + (f", test fold{'s' if len(folds) > 1 else ''} {', '.join(folds)}" if folds else "")
-        + f" (chance {100.0 / len(ev.classes):.1f}%)"
-    )
-    print(f"accuracy (%), {doc['protocol']['spread']}:\n")
+    print(f"\naccuracy (%) on {doc['n_clips']} clips, {doc['protocol']['spread']}:\n")
     print(format_table(doc["results"]))
     s = ev.seconds
     views = ev.views

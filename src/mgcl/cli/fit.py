@@ -1,15 +1,18 @@
-"""``mgcl fit``: a few-shot classifier from a support manifest, saved as a folder."""
+"""``mgcl fit``: a few-shot classifier from a support set (a folder per class, or a manifest),
+saved as a folder."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import os
 import sys
 import textwrap
 from pathlib import Path
 
-from mgcl.classifier.persistence import CONFIG_FILE, WEIGHTS_FILE
+from mgcl.audio.decode import SUPPORTED_EXTENSIONS
+from mgcl.classifier.persistence import CARD_FILE, CONFIG_FILE, WEIGHTS_FILE
 from mgcl.cli.common import (
     add_backbone,
     add_command,
@@ -17,12 +20,17 @@ from mgcl.cli.common import (
     add_param,
     add_store,
     backbone_options,
+    describe_choices,
+    format_params,
+    learned_choices,
     machine_options,
     method_list,
     parse_params,
+    plain_params,
     report_failures,
     seconds,
 )
+from mgcl.data.inputs import class_folders
 from mgcl.data.manifest import read_manifest
 from mgcl.errors import InputsFailed, MgclError
 from mgcl.pipeline import fit_classifier, make_backbone
@@ -33,25 +41,37 @@ log = logging.getLogger(__name__)
 HELP = "fit a few-shot classifier on a labelled support set and save it"
 
 DESCRIPTION = textwrap.fill(
-    "Fit a few-shot classifier on the clips of a support manifest (CSV with header "
-    "path,label; a handful of clips per class is enough) and save it as a folder "
-    "(config.json + weights.safetensors, no pickle) for `mgcl predict`. Embeddings are "
-    "cached in the store, so refitting with another method costs no forward pass. "
-    "Hyper-parameters are chosen by cross-validation inside the support set. "
+    "Fit a few-shot classifier on a support set and save it as a folder (config.json + "
+    "weights.safetensors + a README.md model card, no pickle) for `mgcl predict` and "
+    "`mgcl info`. The support set is a folder with one sub-folder per class (--folders: the "
+    "sub-folder's name is the class, the audio files below it its clips) or a manifest "
+    "(--manifest: CSV with header path,label). A handful of clips per class is enough. "
+    "Embeddings are cached in the store, so refitting with another method costs no forward "
+    "pass. Hyper-parameters are chosen by cross-validation inside the support set. "
     "mgcl and mgcl_f also learn from audio views of each support clip (background "
     "noise, low-pass, high-pass: 3 more backbone calls per clip, cached in the store; "
-    "--param augment= for none). "
+    "--param augment= for none). Prints what was done, step by step, and what the method "
+    "chose on the support set (the raw learned values with -v, everything as JSON with --json). "
     "If any support file cannot be decoded, they are all listed and no model is written "
     "(exit status 1): a support set silently missing clips is worse than an error.",
     88,
 )
 
-EPILOG = "example: mgcl fit --manifest support.csv --method tip_adapter --out my_model"
+EPILOG = """examples:
+  mgcl fit --folders my_sounds/ --out my_model
+  mgcl fit --manifest support.csv --method tip_adapter --out my_model"""
 
 
 def register(sub) -> argparse.ArgumentParser:
     p = add_command(sub, "fit", run, HELP, DESCRIPTION, EPILOG)
-    p.add_argument("--manifest", type=Path, required=True, help="support manifest CSV (path,label)")
+    support = p.add_mutually_exclusive_group(required=True)
+    support.add_argument(
+        "--folders",
+        type=Path,
+        metavar="DIR",
+        help="support folder: one sub-folder per class, named after it, holding its audio files (searched recursively)",
+    )
+    support.add_argument("--manifest", type=Path, help="support manifest CSV (path,label)")
     add_backbone(p)
     p.add_argument("--method", default="mgcl_f", help=f"few-shot method (default mgcl_f). Choices: {method_list()}")
     add_param(p, prefixed=False)
@@ -64,23 +84,42 @@ def register(sub) -> argparse.ArgumentParser:
         metavar="MODEL_DIR",
         help="folder to write the model to (created; existing model files replaced)",
     )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON document (support, backbone, views, method, choices, learned values, "
+        "model, seconds) instead of the summary",
+    )
     return p
 
 
-def run(args) -> int:
+def support_set(args) -> tuple[list[Path], list[str], Path]:
+    """The support clips, their labels and where they came from (--folders or --manifest)."""
+    if args.folders is not None:
+        if str(args.captions).lower() not in ("none", "auto"):
+            raise MgclError(
+                f"--captions {args.captions}: a caption file is keyed by a manifest's paths; use it with "
+                "--manifest (or --captions auto)"
+            )
+        classes = class_folders(args.folders, SUPPORTED_EXTENSIONS)
+        return [f for _, files in classes for f in files], [c for c, files in classes for _ in files], args.folders
     rows = read_manifest(args.manifest)
-    labels = [r.label for r in rows]
+    return [r.path for r in rows], [r.label for r in rows], args.manifest
+
+
+def run(args) -> int:
+    sources, labels, origin = support_set(args)
     if args.out.exists() and not args.out.is_dir():
         raise MgclError(f"--out {args.out}: exists and is not a folder")
     if len(set(labels)) < 2:
-        raise MgclError(f"{args.manifest}: need at least 2 classes to fit, found {len(set(labels))} ('{labels[0]}')")
+        raise MgclError(f"{origin}: need at least 2 classes to fit, found {len(set(labels))} ('{labels[0]}')")
     params = parse_params(args.param)
     backbone = make_backbone(args.backbone, **backbone_options(args))
     options = {k: v for k, v in backbone_options(args).items() if k not in machine_options(args)}
     try:
         report = fit_classifier(
             backbone,
-            [r.path for r in rows],
+            sources,
             labels,
             args.method,
             params,
@@ -94,45 +133,97 @@ def run(args) -> int:
             backbone_options=options or None,
         )
     except InputsFailed as exc:
+        if args.manifest is not None:
+            where = (
+                f"remove them from {args.manifest}, whose relative paths are resolved against "
+                f"{os.path.abspath(args.manifest.parent)}"
+            )
+        else:
+            where = "remove them from their folders"
         print(
-            f"{len(exc.errors)} of {len(rows)} support file(s) could not be embedded; no model written "
-            "(fix or remove them from the manifest):",
+            f"{len(exc.errors)} of {len(sources)} support file(s) could not be embedded; no model written "
+            f"(fix or {where}):",
             file=sys.stderr,
         )
         report_failures(exc.errors)
         return 1
     clf = report.classifier
     clf.save(args.out)
-
-    width = max(len(c) for c in clf.classes_)
-    print(f"support: {len(rows)} clips, {len(clf.classes_)} classes ({args.manifest})")
-    for c in clf.classes_:
-        n = report.counts[c]
-        print(f"  {c.ljust(width)}  {n} clip{'s' if n != 1 else ''}")
-    res = report.embedded
-    print(f"backbone: {backbone.name} ({res.computed} computed, {res.cache_hits} cache hits)")
-    if report.views is not None:
-        names = clf.method_.view_names()
-        print(
-            f"audio views: {report.n_views} ({', '.join(names)}; {report.views.computed} computed, "
-            f"{report.views.cache_hits} cache hits)"
-        )
-    print(f"method: {args.method}" + (f" {json.dumps(params)}" if params else ""))
     _, learned = clf.method_.learned_state()
-    chosen = {
-        k: v
-        for k, v in learned.items()
-        if k not in ("n_classes_", "dim_")
-        and v is not None
-        and not (isinstance(v, dict) and ("__tensor_list__" in v or "__tensor_dict__" in v))
+    doc = summary(args, report, backbone, origin, params, learned)
+    if args.json:
+        print(json.dumps(doc, indent=2, ensure_ascii=False, default=str))
+        return 0
+    print_summary(doc, verbose=bool(getattr(args, "verbose", False)))
+    return 0
+
+
+def summary(args, report, backbone, origin: Path, params: dict, learned: dict) -> dict:
+    """What fit did, in the order the work happened, as one JSON-able document."""
+    clf, res, s = report.classifier, report.embedded, report.seconds
+    used = clf.method_.get_params()  # the given hyper-parameters as the method took them ("2,8" -> (2, 8))
+    views = None
+    if report.views is not None:
+        views = {
+            "count": report.n_views,
+            "names": list(clf.method_.view_names()),
+            "computed": report.views.computed,
+            "cache_hits": report.views.cache_hits,
+        }
+    return {
+        "support": {
+            "source": str(origin),
+            "kind": "folders" if args.folders is not None else "manifest",
+            "clips": sum(report.counts.values()),
+            "classes": {c: report.counts[c] for c in clf.classes_},
+        },
+        "backbone": {
+            "name": backbone.name,
+            "identity": backbone.identity,
+            "computed": res.computed,
+            "cache_hits": res.cache_hits,
+        },
+        "views": views,
+        "method": {"name": args.method, "params": plain_params({k: used.get(k, v) for k, v in params.items()})},
+        "chosen": describe_choices(args.method, learned),
+        "learned": learned_choices(learned),
+        "model": {"folder": str(args.out), "files": [CONFIG_FILE, WEIGHTS_FILE, CARD_FILE]},
+        "seconds": {
+            "embed": round(res.seconds, 3),
+            **({"views": round(s["views"], 3)} if views is not None else {}),
+            "text": round(s["text"], 3),
+            "fit": round(s["fit"], 3),
+        },
     }
-    if chosen:
-        print(f"chosen on the support set: {json.dumps(chosen, default=str)}")
-    s = report.seconds
-    print(f"saved: {args.out} ({CONFIG_FILE}, {WEIGHTS_FILE})")
+
+
+def print_summary(doc: dict, verbose: bool = False) -> None:
+    sup, bb, views, meth = doc["support"], doc["backbone"], doc["views"], doc["method"]
+    classes = sup["classes"]
+    print(f"support: {sup['clips']} clips, {len(classes)} classes ({sup['source']})")
+    width = max(len(c) for c in classes)
+    for c, n in classes.items():
+        print(f"  {c.ljust(width)}  {n} clip{'s' if n != 1 else ''}")
+    print(f"backbone: {bb['name']} ({bb['computed']} computed, {bb['cache_hits']} cache hits)")
+    if views is not None:
+        print(
+            f"audio views: {views['count']} ({', '.join(views['names'])}; {views['computed']} computed, "
+            f"{views['cache_hits']} cache hits)"
+        )
+    print(f"method: {meth['name']}" + (f" ({format_params(meth['params'])})" if meth["params"] else ""))
+    chosen = doc["chosen"]
+    if len(chosen) == 1:
+        print(f"chosen on the support set: {chosen[0]}")
+    elif chosen:
+        print("chosen on the support set:")
+        for line in chosen:
+            print(f"  {line}")
+    if verbose and doc["learned"]:
+        print(f"learned state: {json.dumps(doc['learned'], default=str)}")
+    print(f"saved: {doc['model']['folder']} ({', '.join(doc['model']['files'])})")
+    s = doc["seconds"]
     print(
-        f"time: embed {seconds(res.seconds)}"
-        + (f", audio views {seconds(s['views'])}" if report.views is not None else "")
+        f"time: embed {seconds(s['embed'])}"
+        + (f", audio views {seconds(s['views'])}" if "views" in s else "")
         + f", text {seconds(s['text'])}, fit {seconds(s['fit'])}"
     )
-    return 0

@@ -1,34 +1,55 @@
-"""``mgcl predict``: classify audio files with a model saved by ``mgcl fit``."""
+"""``mgcl predict``: classify audio files, folders and manifests with a model saved by ``mgcl fit``."""
 
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import json
 import sys
 import textwrap
+from collections import Counter
 from pathlib import Path
 
-from mgcl.cli.common import add_command, add_model_options, add_store, load_model, report_failures
+from mgcl.cli.common import add_command, add_model_options, add_store, audio_inputs, load_model, report_failures
 from mgcl.errors import MgclError
 from mgcl.pipeline import predict
+from mgcl.util.atomic import atomic_write_bytes
 
-HELP = "classify audio files with a model saved by `mgcl fit`"
+HELP = "classify audio files (or folders, manifests) with a model saved by `mgcl fit`"
 
 DESCRIPTION = textwrap.fill(
-    "Classify audio files with a saved model: prints, per file, the predicted label, its "
+    "Classify audio with a saved model. Each PATH is an audio file, a folder (its audio "
+    "files, recursively, in natural order: clip2 before clip10) or a manifest .csv (the "
+    "paths of its rows); they can be mixed. Prints, per file, the predicted label, its "
     "probability and the top-k alternatives (tab-separated), or a JSON list with --json. "
-    "The model's backbone is rebuilt and must be the one it was fitted with. Files that "
-    "cannot be decoded are listed on stderr (exit status 1); the others are still classified.",
+    "--out FILE also writes the predictions to a .csv (columns file,label,probability,top_k; "
+    'top_k as "label:p;label:p") or a .jsonl (one JSON object per file) and prints a '
+    "summary instead of one line per file. The model's backbone is rebuilt and must be the "
+    "one it was fitted with. Files that cannot be decoded are listed on stderr (exit status "
+    "1); the others are still classified.",
     88,
 )
 
-EPILOG = "example: mgcl predict my_model clips/*.wav --top-k 3 --json"
+EPILOG = """examples:
+  mgcl predict my_model clip.wav
+  mgcl predict my_model new_clips/ --out predictions.csv
+  mgcl predict my_model clips/*.wav more.csv --top-k 3 --json"""
+
+#: What --out can write, by suffix.
+OUT_FORMATS = (".csv", ".jsonl")
 
 
 def register(sub) -> argparse.ArgumentParser:
     p = add_command(sub, "predict", run, HELP, DESCRIPTION, EPILOG)
     p.add_argument("model", type=Path, metavar="MODEL_DIR", help="folder written by `mgcl fit`")
-    p.add_argument("files", type=Path, nargs="+", metavar="FILE", help="audio files to classify")
+    p.add_argument(
+        "inputs",
+        type=Path,
+        nargs="+",
+        metavar="PATH",
+        help="audio files, folders (searched recursively) and manifest .csv files to classify",
+    )
     p.add_argument(
         "--top-k",
         type=int,
@@ -40,16 +61,56 @@ def register(sub) -> argparse.ArgumentParser:
         action="store_true",
         help='print a JSON list of {"path", "label", "score", "top_k": [{"label", "score"}]}',
     )
+    p.add_argument(
+        "--out",
+        type=Path,
+        metavar="FILE",
+        help="also write the predictions to FILE: .csv (file,label,probability,top_k) or .jsonl "
+        "(one object per file: file, label, probability, top_k); written atomically, bad files left out",
+    )
     add_model_options(p)
     add_store(p)
     return p
 
 
+def render_csv(records: list[dict]) -> bytes:
+    """file,label,probability,top_k with top_k as ``label:p;label:p``."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["file", "label", "probability", "top_k"])
+    for r in records:
+        top = ";".join(f"{a['label']}:{a['score']:.6f}" for a in r["top_k"])
+        w.writerow([r["path"], r["label"], f"{r['score']:.6f}", top])
+    return buf.getvalue().encode("utf-8")
+
+
+def render_jsonl(records: list[dict]) -> bytes:
+    """One JSON object per line: file, label, probability, top_k [{label, probability}]."""
+    lines = [
+        json.dumps(
+            {
+                "file": r["path"],
+                "label": r["label"],
+                "probability": r["score"],
+                "top_k": [{"label": a["label"], "probability": a["score"]} for a in r["top_k"]],
+            },
+            ensure_ascii=False,
+        )
+        for r in records
+    ]
+    return "".join(line + "\n" for line in lines).encode("utf-8")
+
+
 def run(args) -> int:
     if args.top_k < 1:
         raise MgclError(f"--top-k must be at least 1, got {args.top_k}")
+    if args.out is not None:
+        if args.out.suffix.lower() not in OUT_FORMATS:
+            raise MgclError(f"--out {args.out}: must end in {' or '.join(OUT_FORMATS)}")
+        if args.out.is_dir():
+            raise MgclError(f"--out {args.out}: is a folder (give a file name ending in .csv or .jsonl)")
+    paths = [str(p) for p in audio_inputs(args.inputs)]
     clf = load_model(args)
-    paths = [str(p) for p in args.files]
     out = predict(clf, paths, args.store, args.batch_size, args.top_k)
     records = [
         {
@@ -60,8 +121,18 @@ def run(args) -> int:
         }
         for i, t in zip(out.indices, out.top_k)
     ]
+    if args.out is not None:
+        render = render_jsonl if args.out.suffix.lower() == ".jsonl" else render_csv
+        atomic_write_bytes(args.out, render(records))
     if args.json:
         print(json.dumps(records, indent=2, ensure_ascii=False))
+    elif args.out is not None:
+        counts = Counter(r["label"] for r in records)
+        print(
+            f"classified {len(records)} of {len(paths)} file(s): "
+            + (", ".join(f"{lab} {n}" for lab, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))) or "none")
+        )
+        print(f"written: {args.out} ({len(records)} row(s))")
     else:
         for r in records:
             alts = ", ".join(f"{a['label']} {a['score']:.3f}" for a in r["top_k"])

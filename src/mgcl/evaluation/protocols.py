@@ -46,6 +46,12 @@ import torch
 from mgcl.errors import MgclError
 from mgcl.evaluation.specs import MethodSpec
 from mgcl.methods.base import encode_labels
+from mgcl.methods.calibration import (
+    CALIBRATION_FOLDS,
+    calibrated_probabilities,
+    expected_calibration_error,
+    support_temperature,
+)
 from mgcl.store.features import ViewCache
 from mgcl.types import AudioFeatures, SupportViews, TextFeatures
 from mgcl.util.text import natural_key
@@ -63,6 +69,12 @@ TEST_SPLITS = ("test", "testing", "eval", "evaluation")
 
 Progress = Callable[[int], None]
 
+#: Whether :func:`fit_and_score` fits a temperature per run (on the run's support, up to
+#: ``CALIBRATION_FOLDS`` more fits of each method) to report the calibrated ECE. Set it to
+#: False to skip those fits (``ece`` and ``temperature`` are then None); accuracy is the
+#: same either way.
+CALIBRATE = True
+
 
 @dataclass
 class RunResult:
@@ -70,6 +82,12 @@ class RunResult:
 
     ``predictions`` and ``targets`` are codes into the dataset's (sorted) class list, also in
     episodes (where the method itself saw labels 0..N-1 of ``ways``).
+
+    Calibration (:mod:`mgcl.methods.calibration`): ``ece_raw`` is the expected calibration
+    error (percent, 15 bins) of the query probabilities ``softmax(logits)``; ``ece`` that of
+    ``softmax(logits / temperature)``, the temperature fitted on the run's support
+    (leave-one-shot-out; 1.0 with one shot per class); ``calibration_seconds`` the time of
+    those extra fits. ``ece`` and ``temperature`` are None when calibration was off.
     """
 
     method: str
@@ -84,6 +102,10 @@ class RunResult:
     episode: int | None = None
     targets: np.ndarray | None = None  # query labels, aligned with predictions
     ways: np.ndarray | None = None  # episodes: the N class codes, sorted
+    ece_raw: float | None = None  # percent
+    ece: float | None = None  # percent, with the temperature
+    temperature: float | None = None
+    calibration_seconds: float = 0.0
 
 
 def _specs(methods: Sequence[str | MethodSpec]) -> list[MethodSpec]:
@@ -222,6 +244,7 @@ def fit_and_score(
     text: TextFeatures | None = None,
     progress: Callable[[int], None] | None = None,
     views: Callable[[tuple[str, ...]], SupportViews | None] | None = None,
+    calibrate: bool | None = None,
 ) -> list[RunResult]:
     """One support/query split: fit every spec on the support, score it on the query.
 
@@ -229,21 +252,38 @@ def fit_and_score(
     ``view_names()`` asks for them. Labels are int codes in ``[0, n_classes)``; ``seed``
     seeds torch before each fit. The one fit/predict loop of the project:
     :func:`run_protocol` and :mod:`mgcl.evaluation.tasks` use it.
+
+    Each run also records the ECE of its query probabilities, raw and with a temperature
+    fitted on the support (``calibrate``, default :data:`CALIBRATE`): clones of the method
+    fitted on leave-one-shot-out folds of the support (seeded with ``seed``, in a forked
+    RNG) score the held-out clips. The temperature changes no argmax: predictions and
+    accuracy are those of the method alone.
     """
+    calibrate = CALIBRATE if calibrate is None else bool(calibrate)
     ys = torch.as_tensor(np.asarray(y_support))
     y_query = np.asarray(y_query)
+    yq = torch.as_tensor(y_query)
     runs = []
     for spec in specs:
         torch.manual_seed(seed)
         m = spec.build()
         t0 = time.perf_counter()
         names = m.view_names()
-        m.fit(support, ys, text=text, n_classes=n_classes, views=views(names) if names and views is not None else None)
+        sv = views(names) if names and views is not None else None
+        m.fit(support, ys, text=text, n_classes=n_classes, views=sv)
         t1 = time.perf_counter()
-        pred = m.predict(query).numpy()
+        logits = m.logits(query)
+        pred = logits.argmax(dim=1).numpy()
         t2 = time.perf_counter()
         acc = 100.0 * float((pred == y_query).mean())
-        runs.append(RunResult(spec.label, shots, seed, acc, len(y_query), t1 - t0, t2 - t1, pred))
+        run = RunResult(spec.label, shots, seed, acc, len(y_query), t1 - t0, t2 - t1, pred)
+        run.ece_raw = 100.0 * expected_calibration_error(logits.softmax(dim=1), yq)
+        if calibrate:
+            t, _ = support_temperature(m, support, ys, text, sv, n_classes, CALIBRATION_FOLDS, seed)
+            run.temperature = t
+            run.ece = 100.0 * expected_calibration_error(calibrated_probabilities(logits, t), yq)
+            run.calibration_seconds = time.perf_counter() - t2
+        runs.append(run)
         if progress is not None:
             progress(1)
     return runs

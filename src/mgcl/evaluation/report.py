@@ -5,6 +5,8 @@
 - ``results.json``  the DESIGN §3 document (backbone, dataset, protocol, results, timing);
 - ``results.md``    methods x shots, 'mean ± std' (± the 95 % CI for episodes), best per
                     column in **bold**; the mgcl ablation rows in a table of their own;
+                    the expected calibration error, raw → calibrated, in a small table
+                    (when the rows carry it);
 - ``accuracy_vs_shots.png``  accuracy against K per method, with error bars;
 - ``confusion_matrix.png``   the best method at the largest K, summed over every run;
 - ``ablation.png``           the mgcl variants with one branch / loss switched off (only
@@ -149,6 +151,31 @@ def ablation_table(results: Sequence[dict]) -> str:
     return "\n".join(lines)
 
 
+def has_ece(results: Sequence[dict]) -> bool:
+    """Whether any row carries a calibrated ECE (``ece_mean``)."""
+    return any(r.get("ece_mean") is not None for r in results)
+
+
+def ece_table(results: Sequence[dict]) -> str:
+    """Methods as rows, ``K-shot ECE`` columns, cells ``raw → calibrated`` mean expected
+    calibration error (percent, 2 decimals, as in the JSON); '' when no row carries it.
+    (Its headers do not end in ``-shot``, so readers of the accuracy tables skip it.)"""
+    if not has_ece(results):
+        return ""
+    methods = list(dict.fromkeys(r["method"] for r in results))
+    shots = sorted({r["shots"] for r in results})
+    cells = {(r["method"], r["shots"]): r for r in results}
+    fmt = lambda v: "–" if v is None else f"{v:.2f}"
+    lines = ["| method | " + " | ".join(f"{k}-shot ECE" for k in shots) + " |", "|---|" + "---:|" * len(shots)]
+    for m in methods:
+        row = []
+        for k in shots:
+            r = cells.get((m, k))
+            row.append("–" if r is None else f"{fmt(r.get('ece_raw_mean'))} → {fmt(r.get('ece_mean'))}")
+        lines.append(f"| {m} | " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
 def protocol_line(doc: Mapping) -> str:
     """'full-way, 5 folds x 3 seeds' / '5-way episodes (600, 15 queries per class)'."""
     p = doc.get("protocol", {}) or {}
@@ -196,6 +223,16 @@ def dataset_markdown(doc: Mapping, level: int = 2, images: Mapping[str, str] | N
     abl = ablation_table(results)
     if abl:
         parts += ["", "Ablation of the mgcl branches (Δ: difference of the mean with the full method).", "", abl]
+    ece = ece_table(split_results(results)[0])
+    if ece:
+        parts += [
+            "",
+            "Expected calibration error of the query probabilities (%, 15 bins, lower is better): "
+            "the method's softmax → with a temperature fitted on each support (leave-one-shot-out; "
+            "none with one shot). Predictions, hence accuracy, are the same.",
+            "",
+            ece,
+        ]
     for title, ref in (images or {}).items():
         parts += ["", f"![{title}]({ref})"]
     return "\n".join(parts) + "\n"

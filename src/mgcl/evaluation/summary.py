@@ -8,7 +8,8 @@ import numpy as np
 
 
 def method_timing(runs: Sequence) -> dict[str, dict]:
-    """Per method: total and mean-per-run fit and predict seconds."""
+    """Per method: total and mean-per-run fit and predict seconds, and (when runs were
+    calibrated) the seconds of the calibration fits."""
     out = {}
     for name in dict.fromkeys(r.method for r in runs):
         group = [r for r in runs if r.method == name]
@@ -21,7 +22,17 @@ def method_timing(runs: Sequence) -> dict[str, dict]:
             "fit_seconds_per_run": round(fit / len(group), 4),
             "predict_seconds_per_run": round(pred / len(group), 4),
         }
+        cal = sum(getattr(r, "calibration_seconds", 0.0) or 0.0 for r in group)
+        if cal:
+            out[name]["calibration_seconds"] = round(cal, 4)
+            out[name]["calibration_seconds_per_run"] = round(cal / len(group), 4)
     return out
+
+
+def mean_or_none(values: Sequence[float | None]) -> float | None:
+    """The mean of the values that are not None (2 decimals), or None when there is none."""
+    known = [float(v) for v in values if v is not None]
+    return round(float(np.mean(known)), 2) if known else None
 
 
 def ci95(accuracies: Sequence[float]) -> float:
@@ -58,7 +69,11 @@ def summarise(runs: Sequence) -> list[dict]:
     """Mean and std (over runs) of accuracy per (method, shots), DESIGN §3 fields, plus the protocol's counts.
 
     Every row: ``n_seeds`` (distinct seeds), ``n_runs``; with folds ``n_folds``; for
-    episodes ``n_episodes``, ``ways`` and ``accuracy_ci95`` (percent, 2 decimals).
+    episodes ``n_episodes``, ``ways`` and ``accuracy_ci95`` (percent, 2 decimals); the mean
+    expected calibration error of the query probabilities (percent), ``ece_raw_mean``
+    (the method's softmax) and ``ece_mean`` (with the temperature fitted on each run's
+    support), None when the runs carry none; with calibration, ``calibration_seconds_mean``
+    (the extra leave-one-shot-out fits per run).
     """
     rows = _mean_rows(runs)
     for row in rows:
@@ -72,6 +87,11 @@ def summarise(runs: Sequence) -> list[dict]:
             row["n_episodes"] = len({r.episode for r in group})
             row["ways"] = len(group[0].ways)
             row["accuracy_ci95"] = round(ci95([r.accuracy for r in group]), 2)
+        row["ece_raw_mean"] = mean_or_none([getattr(r, "ece_raw", None) for r in group])
+        row["ece_mean"] = mean_or_none([getattr(r, "ece", None) for r in group])
+        if any(getattr(r, "temperature", None) is not None for r in group):
+            cal = [getattr(r, "calibration_seconds", 0.0) or 0.0 for r in group]
+            row["calibration_seconds_mean"] = round(float(np.mean(cal)), 4)
     return rows
 
 

@@ -111,6 +111,7 @@ class Explanation:
     concept_note: str = ""
     eps: float | None = None
     concept_branch: str | None = None
+    nearest: list = field(default_factory=list)  # the support clips nearest the query: name, label, similarity
     branch_off: bool = False
 
     # ------------------------------------------------------------------ derived
@@ -138,17 +139,29 @@ class Explanation:
         return self.classes[self.winner]
 
     def branch_table(self) -> list[dict]:
-        """Per branch: its contribution to the winner's and the runner-up's logit."""
+        """Per branch: its contribution to the winner's and the runner-up's logit and to the
+        winner's lead (``margin``), the branches that moved the decision most first."""
         w, r = self.winner, self.runner_up
-        return [
+        rows = [
             {
                 "branch": b,
                 "name": BRANCH_NAMES.get(b, b),
                 "winner": float(v[w]),
                 "runner_up": None if r is None else float(v[r]),
+                "margin": float(v[w]) - (0.0 if r is None else float(v[r])),
             }
             for b, v in self.contributions.items()
         ]
+        return sorted(rows, key=lambda row: -abs(row["margin"]))
+
+    @property
+    def deciding_branch(self) -> dict | None:
+        """The branch that added most to the winner's lead over the runner-up (None without a
+        runner-up or with a single 'total' branch)."""
+        rows = self.branch_table()
+        if self.runner_up is None or len(rows) < 2:
+            return None
+        return max(rows, key=lambda row: row["margin"])
 
     def top_matches(self, k: int = 5) -> list[dict]:
         """The ``k`` heaviest entries of the plan: which moment matched which concept.
@@ -191,6 +204,8 @@ class Explanation:
                 "runner_up": None if r is None else float(self.logits[r]),
             },
             "contributions": self.branch_table(),
+            "decided_by": self.deciding_branch,
+            "nearest_support": list(self.nearest),
             "concepts": {
                 "kind": self.concept_kind,
                 "class": self.predicted,
@@ -342,6 +357,9 @@ def _audio_concepts(classifier, method, query: AudioFeatures, c: int) -> tuple[C
     if concepts.kind == "frame prototypes":
         return concepts, [f"prototype {i + 1}" for i in range(m)]
     unit = "segment" if concepts.segment else "frame"
+    names = getattr(classifier, "support_names_", None)
+    if concepts.support_row is not None and names and concepts.support_row < len(names):
+        concepts.note = f"{concepts.note}: {names[concepts.support_row]}"
     bb = classifier.get_backbone() if hasattr(classifier, "get_backbone") else None
     times = _nominal_times(bb, m, concepts.segment)
     return concepts, [
@@ -429,7 +447,8 @@ def explain_clip(classifier, source, top_k: int = 3, concepts: str = "auto") -> 
     with torch.no_grad():
         logits = method.logits(query)[0]
         contributions = {b: v[0].detach().float().cpu().numpy() for b, v in method.branch_contributions(query).items()}
-    proba = torch.softmax(logits, dim=0).cpu().numpy().astype(np.float64)
+    # the classifier's own (calibrated) probabilities, as `mgcl predict` reports them
+    proba = np.asarray(classifier.predict_proba_features(query)[0], dtype=np.float64)
     logits = logits.detach().float().cpu().numpy()
     order = np.argsort(-proba, kind="stable")[: min(int(top_k), len(proba))]
     top = [(classifier.classes_[i], float(proba[i])) for i in order]
@@ -454,6 +473,8 @@ def explain_clip(classifier, source, top_k: int = 3, concepts: str = "auto") -> 
         contributions=contributions,
         top_k=top,
     )
+    if hasattr(classifier, "nearest_support"):
+        expl.nearest = classifier.nearest_support(query, 3)[0]
     winner = int(np.argmax(proba))
     with torch.no_grad():
         chosen = _choose_concepts(classifier, method, query, winner, concepts) if n_real else None
@@ -494,10 +515,49 @@ def explain_clip(classifier, source, top_k: int = 3, concepts: str = "auto") -> 
         expl.concept_branch = branch
         values = contributions.get(branch)
         expl.branch_off = values is None or not bool(np.any(values != 0))
-        if expl.branch_off:
+        moved = _share_of_margin(expl, branch)
+        decided = expl.deciding_branch
+        if concepts != "auto" and expl.branch_off:  # asked for: drawn, with a warning
             off = f"branch {branch} has weight 0 in this model: the plan shows the match, it did not move the decision"
             expl.concept_note = f"{expl.concept_note}; {off}" if expl.concept_note else off
+        elif concepts == "auto" and (expl.branch_off or moved < MIN_PLAN_SHARE):
+            # the plan would show a match that did not decide: say what did, and leave it out
+            what = "weight 0 in this model" if expl.branch_off else f"{100 * moved:.0f} % of the winner's lead"
+            lead = (
+                f"{BRANCH_NAMES.get(decided['branch'], decided['branch'])} decided "
+                f"(+{decided['margin']:.2f} of the +{_lead(expl):.2f} lead over '{expl.classes[expl.runner_up]}')"
+                if decided is not None
+                else ""
+            )
+            expl.concept_note = "; ".join(
+                x
+                for x in (
+                    lead,
+                    f"the {BRANCH_NAMES.get(branch, branch)} ({branch}) had {what}, so its OT plan is not drawn",
+                )
+                if x
+            )
+            expl.plan = expl.plan_similarity = None
+            expl.concept_labels = []
     return expl
+
+
+#: The OT plan is drawn only for a branch that gave at least this share of the winner's lead
+#: (the sum of the branches' positive contributions to it).
+MIN_PLAN_SHARE = 0.1
+
+
+def _lead(e: Explanation) -> float:
+    r = e.runner_up
+    return float(e.logits[e.winner] - (e.logits[r] if r is not None else 0.0))
+
+
+def _share_of_margin(e: Explanation, branch: str) -> float:
+    """The branch's part of the winner's lead: its margin over the sum of positive margins."""
+    rows = e.branch_table()
+    positive = sum(max(row["margin"], 0.0) for row in rows) or 1.0
+    mine = next((row["margin"] for row in rows if row["branch"] == branch), 0.0)
+    return max(mine, 0.0) / positive
 
 
 def _normalised(w: torch.Tensor) -> np.ndarray:

@@ -202,4 +202,9 @@ def _draw_bars(ax, e: Explanation, branches: Sequence[dict]) -> None:
     ax.set_xlabel("contribution to the class logit" + ("\n(Δ = winner − runner-up)" if r is not None else ""))
     ax.set_title("why: per-branch contributions", loc="left")
     ax.legend(loc="lower right", fontsize=8, frameon=False)
+    if e.nearest:  # the support clips a person can go and listen to
+        lines = ["nearest support clips:"] + [
+            f"{_short(Path(n['name']).name, 28)} ({_short(n['label'], 14)}) {n['similarity']:.2f}" for n in e.nearest
+        ]
+        ax.text(0.0, -0.32, "\n".join(lines), transform=ax.transAxes, fontsize=8, va="top", ha="left", color="0.2")
     ax.grid(axis="x", alpha=0.25)

@@ -12,8 +12,10 @@ place, so a crash never leaves a partial entry; readers never lock.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -29,6 +31,13 @@ from mgcl.types import AudioFeatures, SupportViews
 from mgcl.util.atomic import atomic_write
 
 ClipFeatures = tuple[torch.Tensor, torch.Tensor]  # clip (D,), frames (T, D)
+
+
+def default_store_dir() -> Path:
+    """The default feature-store folder of every front end: ``$MGCL_STORE``, else
+    ``~/.cache/mgcl/features`` (read at each call, so a changed variable is seen)."""
+    env = os.environ.get("MGCL_STORE")
+    return Path(env) if env else Path.home() / ".cache" / "mgcl" / "features"
 
 
 class FeatureStore(ContentStore):

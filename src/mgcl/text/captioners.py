@@ -44,6 +44,7 @@ import torch
 
 from mgcl.errors import AudioError, BackboneError, MgclError
 from mgcl.util.hashing import stable_hash, weights_stamp
+from mgcl.util.hub import OFFLINE_HELP, unreachable_reason
 from mgcl.util.text import one_line
 
 #: Bump when prompting / cleaning of captions changes: it is part of every identity.
@@ -148,6 +149,9 @@ def _load(source: str):
         )
     if os.path.isdir(path):
         source = path
+    why = unreachable_reason(source)
+    if why is not None:  # fail now, not after half a minute of retries
+        raise BackboneError(f"cannot load captioner: {why}; {OFFLINE_HELP}")
     try:
         from transformers import AutoConfig, AutoProcessor
 
