@@ -447,7 +447,7 @@ def run_demo(
     t2 = time.perf_counter()
     say(f"embedded with {backbone.name}: {res.computed} computed, cache hits: {res.cache_hits} ({res.seconds:.1f} s)")
     specs = method_specs(list(methods))
-    protocol = Protocol("full-way", tuple(shots), seeds)
+    protocol = Protocol("full-way", tuple(shots), seeds, calibrate=False)  # the demo reports accuracy only
     views = support_views(
         backbone, [r.path for r in rows], specs, protocol.support_rows(labels), workdir / "features", batch_size
     )

@@ -330,6 +330,7 @@ def full_way(
     text: TextFeatures | None = None,
     progress: Progress | None = None,
     views: ViewCache | None = None,
+    calibrate: bool | None = None,
 ) -> tuple[list[RunResult], list[str]]:
     """Full-way K-shot over folds x shots x seeds (see the module docstring).
 
@@ -355,6 +356,7 @@ def full_way(
                     _text_for(text, s_idx),
                     progress,
                     views_of(views, s_idx),
+                    calibrate=calibrate,
                 ):
                     r.fold, r.targets = fold, y[q_idx].copy()
                     runs.append(r)
@@ -522,6 +524,7 @@ def episodes(
     text: TextFeatures | None = None,
     progress: Progress | None = None,
     views: ViewCache | None = None,
+    calibrate: bool | None = None,
 ) -> tuple[list[RunResult], list[str]]:
     """N-way K-shot episodes (see the module docstring). Returns the runs (one per method,
     shot count and episode) and the sorted class names."""
@@ -544,6 +547,7 @@ def episodes(
                 _text_for(text, ep.support, ep.ways),
                 progress,
                 views_of(views, ep.support),
+                calibrate=calibrate,
             ):
                 r.seed = seed
                 r.predictions = ep.ways[r.predictions]
@@ -559,7 +563,9 @@ class Protocol:
 
     ``name``: "full-way" or "episodes"; ``shots``: K values; ``seeds`` (full-way): support
     draws per K; ``test_folds``: restrict the test folds (None: every fold); ``ways``,
-    ``queries``, ``episodes``, ``seed``: the episodes' N, Q per class, count and seed.
+    ``queries``, ``episodes``, ``seed``: the episodes' N, Q per class, count and seed;
+    ``calibrate``: fit a temperature per run to report the calibrated ECE (None:
+    :data:`CALIBRATE`; it costs up to ``CALIBRATION_FOLDS`` more fits of each method).
     The data's ``folds`` / ``splits`` (per-row columns, or None) choose how support and query
     are kept apart (:func:`mgcl.data.sources.protocol_of`).
     """
@@ -572,6 +578,7 @@ class Protocol:
     queries: int = 15
     episodes: int = 600
     seed: int = 0
+    calibrate: bool | None = None
 
     def check(self, labels: Sequence[str], folds=None, splits=None) -> None:
         """Raise the MgclError this protocol would raise on these rows (cheap: no features),
@@ -658,6 +665,7 @@ class Protocol:
                 text=text,
                 progress=progress,
                 views=views,
+                calibrate=self.calibrate,
             )
         return episodes(
             features,
@@ -674,6 +682,7 @@ class Protocol:
             text=text,
             progress=progress,
             views=views,
+            calibrate=self.calibrate,
         )
 
     def describe(self, kind: str, folds=None) -> dict:

@@ -533,7 +533,7 @@ def explain_clip(classifier, source, top_k: int = 3, concepts: str = "auto") -> 
                 x
                 for x in (
                     lead,
-                    f"the {BRANCH_NAMES.get(branch, branch)} ({branch}) had {what}, so its OT plan is not drawn",
+                    f"the {BRANCH_NAMES.get(branch, branch)} had {what}, so its OT plan is not drawn",
                 )
                 if x
             )

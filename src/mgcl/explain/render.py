@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -119,9 +120,8 @@ def render(explanation: Explanation, out_png: str | os.PathLike, dpi: int = 110)
             cb.set_ticks(ticks, labels=[f"×{2**k}" if k >= 0 else f"×1/{2**-k}" for k in ticks])
             cb.set_label("mass vs. even spread")
         else:
-            ax_spec.set_title(
-                _short(e.concept_note or "no transport plan for this model", 110), loc="left", fontsize=9, color="0.35"
-            )
+            note = textwrap.fill(e.concept_note or "no transport plan for this model", 115)
+            ax_spec.set_title(note, loc="left", fontsize=9, color="0.35")
 
         # branch bars
         _draw_bars(ax_bar, e, branches)
@@ -130,7 +130,16 @@ def render(explanation: Explanation, out_png: str | os.PathLike, dpi: int = 110)
         r = e.runner_up
         sub = f"  ·  runner-up '{e.classes[r]}' p = {e.probabilities[r]:.2f}" if r is not None else ""
         fig.suptitle(
-            f"{e.source}: predicted '{e.predicted}' (p = {p:.2f}){sub}\nmethod {e.method}, backbone {e.backbone}",
+            f"{e.source}: predicted '{e.predicted}' (p = {p:.2f}){sub}\nmethod {e.method}, backbone {e.backbone}"
+            + (
+                "\nnearest support clips: "
+                + "  ·  ".join(
+                    f"{_short(Path(n['name']).name, 32)} ({_short(n['label'], 16)}, {n['similarity']:.2f})"
+                    for n in e.nearest
+                )
+                if e.nearest
+                else ""
+            ),
             fontsize=12,
             x=0.01,
             ha="left",
@@ -202,9 +211,4 @@ def _draw_bars(ax, e: Explanation, branches: Sequence[dict]) -> None:
     ax.set_xlabel("contribution to the class logit" + ("\n(Δ = winner − runner-up)" if r is not None else ""))
     ax.set_title("why: per-branch contributions", loc="left")
     ax.legend(loc="lower right", fontsize=8, frameon=False)
-    if e.nearest:  # the support clips a person can go and listen to
-        lines = ["nearest support clips:"] + [
-            f"{_short(Path(n['name']).name, 28)} ({_short(n['label'], 14)}) {n['similarity']:.2f}" for n in e.nearest
-        ]
-        ax.text(0.0, -0.32, "\n".join(lines), transform=ax.transAxes, fontsize=8, va="top", ha="left", color="0.2")
     ax.grid(axis="x", alpha=0.25)
