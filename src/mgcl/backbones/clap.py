@@ -421,12 +421,20 @@ def tiny_tokenizer():
     47 tokens: ``<s>``=0, ``<pad>``=1, ``</s>``=2, ``<unk>``=3 (CLAP's bos/pad/eos ids),
     then lower-case letters, digits, space and some punctuation. Max length 62.
     """
-    from tokenizers import Tokenizer, models, normalizers, processors
-    from transformers import PreTrainedTokenizerFast
+    from tokenizers import Tokenizer, models, normalizers
 
     vocab = {t: i for i, t in enumerate(_TINY_SPECIALS + _TINY_CHARS)}
     tk = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="<unk>"))
     tk.normalizer = normalizers.Lowercase()
+    return _roberta_like(tk, 62)
+
+
+def _roberta_like(tk, max_length: int):
+    """A ``tokenizers.Tokenizer`` wrapped as CLAP's RoBERTa is: ``<s> ... </s>``, ids 0..3 =
+    bos, pad, eos, unk, at most ``max_length`` tokens."""
+    from tokenizers import processors
+    from transformers import PreTrainedTokenizerFast
+
     tk.post_processor = processors.TemplateProcessing(single="<s> $A </s>", special_tokens=[("<s>", 0), ("</s>", 2)])
     return PreTrainedTokenizerFast(
         tokenizer_object=tk,
@@ -434,7 +442,7 @@ def tiny_tokenizer():
         eos_token="</s>",
         pad_token="<pad>",
         unk_token="<unk>",
-        model_max_length=62,
+        model_max_length=max_length,
     )
 
 
@@ -469,19 +477,9 @@ def corpus_bpe_tokenizer(max_length: int = 512):
     descriptions (no download): ``<s>``=0, ``<pad>``=1, ``</s>``=2, ``<unk>``=3 as CLAP's
     RoBERTa. On those sentences it gives 18 tokens on average and at most 33 with ``<s>``
     and ``</s>``, about what RoBERTa's 50,265-token BPE gives them; other text takes more."""
-    from tokenizers import Tokenizer, processors
-    from transformers import PreTrainedTokenizerFast
+    from tokenizers import Tokenizer
 
-    tk = Tokenizer.from_str(_corpus_bpe_json())
-    tk.post_processor = processors.TemplateProcessing(single="<s> $A </s>", special_tokens=[("<s>", 0), ("</s>", 2)])
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tk,
-        bos_token="<s>",
-        eos_token="</s>",
-        pad_token="<pad>",
-        unk_token="<unk>",
-        model_max_length=max_length,
-    )
+    return _roberta_like(Tokenizer.from_str(_corpus_bpe_json()), max_length)
 
 
 def _random_backbone(config, feature_extractor, tokenizer, seed: int, name: str, **kw) -> ClapBackbone:

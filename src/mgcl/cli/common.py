@@ -323,3 +323,13 @@ def load_model(args, store=None) -> FewShotAudioClassifier:
         backbone_options=machine_options(args) or None,
         strict_backbone=not args.allow_backbone_mismatch,
     )
+
+
+def print_chosen(chosen: list[str]) -> None:
+    """The choices a model made on its support set, in words: one line, or an indented list."""
+    if len(chosen) == 1:
+        print(f"chosen on the support set: {chosen[0]}")
+    elif chosen:
+        print("chosen on the support set:")
+        for line in chosen:
+            print(f"  {line}")

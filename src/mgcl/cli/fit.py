@@ -27,6 +27,7 @@ from mgcl.cli.common import (
     method_list,
     parse_params,
     plain_params,
+    print_chosen,
     report_failures,
     seconds,
 )
@@ -211,13 +212,7 @@ def print_summary(doc: dict, verbose: bool = False) -> None:
             f"{views['cache_hits']} cache hits)"
         )
     print(f"method: {meth['name']}" + (f" ({format_params(meth['params'])})" if meth["params"] else ""))
-    chosen = doc["chosen"]
-    if len(chosen) == 1:
-        print(f"chosen on the support set: {chosen[0]}")
-    elif chosen:
-        print("chosen on the support set:")
-        for line in chosen:
-            print(f"  {line}")
+    print_chosen(doc["chosen"])
     if verbose and doc["learned"]:
         print(f"learned state: {json.dumps(doc['learned'], default=str)}")
     print(f"saved: {doc['model']['folder']} ({', '.join(doc['model']['files'])})")

@@ -16,6 +16,7 @@ from mgcl.cli.common import (
     learned_choices,
     non_default_params,
     number,
+    print_chosen,
 )
 from mgcl.errors import MgclError
 
@@ -95,13 +96,7 @@ def run(args) -> int:
         print(f"  {c['name'].ljust(width)}  " + ("? clips" if n is None else f"{n} clip{'s' if n != 1 else ''}"))
     changed = meth["non_default_params"]
     print(f"method: {meth['name']} (" + (format_params(changed) if changed else "default hyper-parameters") + ")")
-    chosen = doc["chosen"]
-    if len(chosen) == 1:
-        print(f"chosen on the support set: {chosen[0]}")
-    elif chosen:
-        print("chosen on the support set:")
-        for line in chosen:
-            print(f"  {line}")
+    print_chosen(doc["chosen"])
     cal = doc["calibration"]
     if isinstance(cal, dict) and isinstance(cal.get("temperature"), (int, float)):
         how = f" ({cal['method']})" if cal.get("method") else ""
