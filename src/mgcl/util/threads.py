@@ -9,6 +9,10 @@ Two measured facts (2 cores, other busy processes beside; ``benchmarks/first_hou
   calls :func:`quiet_openmp` before anything imports torch.
 * Fitting a few-shot method moves small tensors: one thread is as fast as several, and never
   oversubscribes the machine (:func:`torch_threads` around fits).
+* The same holds for the BLAS under numpy / scipy / scikit-learn (the logistic regressions that
+  initialise mgcl_f's head): OpenBLAS's threads busy-wait, and beside other busy processes one
+  averaged logistic regression on 640 x 1024 rows took 12.6-14.4 s with its 2 threads and
+  0.36-0.44 s with one (``/tmp`` micro-benchmark, interleaved). :func:`torch_threads` limits them too.
 
 Nothing here imports torch at module level.
 """
@@ -36,12 +40,16 @@ def available_cpus() -> int:
 
 @contextmanager
 def torch_threads(n: int) -> Iterator[None]:
-    """Run the block with ``n`` torch intra-op threads, then restore the previous count."""
+    """Run the block with ``n`` torch intra-op threads and at most ``n`` BLAS / OpenMP threads
+    in numpy, scipy and scikit-learn (threadpoolctl), then restore the previous counts."""
     import torch  # noqa: PLC0415  (this module stays importable before torch: see quiet_openmp)
+    from threadpoolctl import threadpool_limits  # noqa: PLC0415  (ships with scikit-learn)
 
+    n = max(1, int(n))
     before = torch.get_num_threads()
-    torch.set_num_threads(max(1, int(n)))
+    torch.set_num_threads(n)
     try:
-        yield
+        with threadpool_limits(limits=n):
+            yield
     finally:
         torch.set_num_threads(before)
