@@ -19,6 +19,7 @@ import hmac
 import json
 import logging
 import shutil
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -228,10 +229,12 @@ def create_app(service: Service):
         service.models.info(name)  # 400 / 404 before any work
         folder, uploads = service.save(await read_files(files))
         try:
-            results = await on_worker(service.run_in_folder, folder, service.predict, name, uploads, top_k)
-        except Busy:
+            future = service.pool.submit_batchable(
+                ("predict", name), (uploads, top_k), partial(service.predict_many, name), size=len(uploads)
+            )
+            results = await asyncio.wrap_future(future)
+        finally:
             shutil.rmtree(folder, ignore_errors=True)
-            raise
         return {"model": name, "results": results}
 
     @app.post(
@@ -250,12 +253,9 @@ def create_app(service: Service):
         service.models.info(name)
         folder, uploads = service.save(await read_files([file]))
         try:
-            out = await on_worker(
-                service.run_in_folder, folder, service.explain, name, uploads[0], top_k, format == "json"
-            )
-        except Busy:
+            out = await on_worker(service.explain, name, uploads[0], top_k, format == "json")
+        finally:
             shutil.rmtree(folder, ignore_errors=True)
-            raise
         if format == "json":
             return out
         return Response(out, media_type="image/png", headers={"Cache-Control": "no-store"})

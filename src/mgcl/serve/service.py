@@ -54,7 +54,7 @@ class Service:
             backbone if backbone is not None else make_backbone(config.backbone, **dict(config.backbone_options or {}))
         )
         self.models = ModelRegistry(config.models, self.backbone, self.store_dir, config.model_cache)
-        self.pool = WorkerPool(config.workers, config.queue, config.torch_threads())
+        self.pool = WorkerPool(config.workers, config.queue, config.torch_threads(), max_batch=config.batch_size)
         self.jobs = Jobs()
         self.uploads_root = Path(tempfile.mkdtemp(prefix="mgcl-serve-"))
         self.started = time.time()
@@ -117,31 +117,49 @@ class Service:
     # ------------------------------------------------------------------ predict
     def predict(self, name: str, uploads: Sequence[Upload], top_k: int = 3) -> list[dict]:
         """Per upload ``{"file", "label", "score", "top_k": [{"label", "score"}]}`` or
-        ``{"file", "error"}``; all of them bad -> :class:`BadAudio` (422). The files of the
-        request go through the backbone together (``batch_size`` per forward)."""
-        if int(top_k) != top_k or top_k < 1:
-            raise BadRequest(f"top_k must be at least 1, got {top_k}")
-        if not uploads:
-            raise BadRequest("no audio file uploaded (multipart field 'files')")
+        ``{"file", "error"}``; all of them bad -> :class:`BadAudio` (422)."""
+        out = self.predict_many(name, [(uploads, top_k)])[0]
+        if isinstance(out, Exception):
+            raise out
+        return out
+
+    def predict_many(self, name: str, requests: Sequence[tuple[Sequence[Upload], int]]) -> list:
+        """:meth:`predict` for several requests to model ``name`` at once: their files go
+        through the backbone together (``batch_size`` clips per forward), each request gets
+        its records or its exception (a request whose files are all bad: :class:`BadAudio`)."""
+        for uploads, top_k in requests:
+            if int(top_k) != top_k or top_k < 1:
+                raise BadRequest(f"top_k must be at least 1, got {top_k}")
+            if not uploads:
+                raise BadRequest("no audio file uploaded (multipart field 'files')")
         clf = self.models.get(name)
-        errors = self.too_long(uploads)
-        todo = [i for i in range(len(uploads)) if i not in errors]
+        flat = [u for uploads, _ in requests for u in uploads]
+        errors = self.too_long(flat)
+        todo = [i for i in range(len(flat)) if i not in errors]
+        tops: dict[int, list] = {}
         if todo:
-            out = predict(clf, [str(uploads[i].path) for i in todo], self.store_dir, self.config.batch_size, top_k)
+            k = max(int(top_k) for _, top_k in requests)
+            out = predict(clf, [str(flat[i].path) for i in todo], self.store_dir, self.config.batch_size, k)
             for j, msg in out.errors.items():
-                u = uploads[todo[j]]
+                u = flat[todo[j]]
                 errors[todo[j]] = f"{u.name}: {public_reason(msg, u)}"
-            results = {todo[j]: top for j, top in zip(out.indices, out.top_k)}
-        else:
-            results = {}
-        if len(errors) == len(uploads):
-            raise BadAudio(_join_errors([errors[i] for i in sorted(errors)], len(uploads), "files"))
-        records = []
-        for i, u in enumerate(uploads):
-            if i in errors:
-                records.append({"file": u.name, "error": errors[i].removeprefix(f"{u.name}: ")})
-            else:
-                top = results[i]
+            tops = {todo[j]: top for j, top in zip(out.indices, out.top_k)}
+        answers: list = []
+        start = 0
+        for uploads, top_k in requests:
+            idx = range(start, start + len(uploads))
+            start += len(uploads)
+            bad = [errors[i] for i in idx if i in errors]
+            if len(bad) == len(uploads):
+                answers.append(BadAudio(_join_errors(bad, len(uploads), "files")))
+                continue
+            records = []
+            for i in idx:
+                u = flat[i]
+                if i in errors:
+                    records.append({"file": u.name, "error": errors[i].removeprefix(f"{u.name}: ")})
+                    continue
+                top = tops[i][: int(top_k)]
                 records.append(
                     {
                         "file": u.name,
@@ -150,7 +168,8 @@ class Service:
                         "top_k": [{"label": lab, "score": round(float(p), 6)} for lab, p in top],
                     }
                 )
-        return records
+            answers.append(records)
+        return answers
 
     # ------------------------------------------------------------------ explain
     def explain(self, name: str, upload: Upload, top_k: int = 3, as_json: bool = False) -> bytes | dict:
@@ -267,11 +286,4 @@ class Service:
             raise
         finally:
             job.finished = time.time()
-            shutil.rmtree(folder, ignore_errors=True)
-
-    def run_in_folder(self, folder: Path, fn, *args):
-        """``fn(*args)`` on a worker, then the request's upload folder is removed."""
-        try:
-            return fn(*args)
-        finally:
             shutil.rmtree(folder, ignore_errors=True)

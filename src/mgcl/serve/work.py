@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import logging
 import math
-import queue
 import threading
 import time
 import uuid
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -26,18 +25,35 @@ from mgcl.serve.errors import Busy, NotFound
 log = logging.getLogger(__name__)
 
 
+@dataclass
+class _Task:
+    fn: Callable | None
+    args: tuple
+    future: Future
+    key: object = None  # batchable tasks: same key -> may run together
+    size: int = 1  # clips it carries (a batch holds at most ``max_batch`` clips)
+
+
 class WorkerPool:
     """``submit(fn, *args)`` -> a Future run by one of ``workers`` daemon threads; at most
     ``queue_size`` jobs wait, past that :class:`Busy`. ``torch_threads``: torch's intra-op
-    threads, set once when the pool starts (None: left alone)."""
+    threads, set once when the pool starts (None: left alone).
 
-    def __init__(self, workers: int = 1, queue_size: int = 16, torch_threads: int | None = None):
+    ``submit_batchable(key, item, run_many, size)``: jobs of the same ``key`` waiting in the
+    queue are taken together by one worker, up to ``max_batch`` clips, and
+    ``run_many(items) -> [result or exception, ...]`` runs them at once (the predictions of
+    concurrent requests for one model share backbone forwards)."""
+
+    def __init__(self, workers: int = 1, queue_size: int = 16, torch_threads: int | None = None, max_batch: int = 16):
         self.workers = max(1, int(workers))
-        self._queue: queue.Queue = queue.Queue(maxsize=max(1, int(queue_size)))
+        self.queue_size = max(1, int(queue_size))
+        self.max_batch = max(1, int(max_batch))
+        self._items: deque[_Task] = deque()
+        self._cv = threading.Condition()
         self._mean = 1.0  # seconds per job, a running mean for Retry-After
-        self._lock = threading.Lock()
         self.running = 0
         self.done = 0
+        self.batches: list[int] = []  # tasks per batch run (the last 1000)
         if torch_threads:
             import torch  # noqa: PLC0415  (third-party; the service only)
 
@@ -50,43 +66,80 @@ class WorkerPool:
 
     @property
     def waiting(self) -> int:
-        return self._queue.qsize()
+        with self._cv:
+            return len(self._items)
 
     def retry_after(self) -> int:
         """Seconds until a slot is likely free: mean job time x (waiting + running) / workers."""
-        with self._lock:
-            backlog = self._queue.qsize() + self.running
+        with self._cv:
+            backlog = len(self._items) + self.running
             return max(1, math.ceil(self._mean * backlog / self.workers))
 
-    def submit(self, fn: Callable, *args, **kwargs) -> Future:
-        fut: Future = Future()
-        try:
-            self._queue.put_nowait((fn, args, kwargs, fut))
-        except queue.Full:
-            raise Busy(
-                f"the server is busy ({self._queue.maxsize} requests waiting): try again shortly",
-                self.retry_after(),
-            ) from None
-        return fut
+    def _put(self, task: _Task) -> Future:
+        with self._cv:
+            if len(self._items) >= self.queue_size:
+                backlog = len(self._items) + self.running
+                raise Busy(
+                    f"the server is busy ({len(self._items)} requests waiting): try again shortly",
+                    math.ceil(self._mean * backlog / self.workers),
+                )
+            self._items.append(task)
+            self._cv.notify()
+        return task.future
+
+    def submit(self, fn: Callable, *args) -> Future:
+        return self._put(_Task(fn, args, Future()))
+
+    def submit_batchable(self, key, item, run_many: Callable, size: int = 1) -> Future:
+        return self._put(_Task(run_many, (item,), Future(), key=key, size=max(1, int(size))))
+
+    def _take(self) -> list[_Task]:
+        """The next task, with the waiting tasks of its key when it is batchable."""
+        with self._cv:
+            while not self._items:
+                self._cv.wait()
+            first = self._items.popleft()
+            tasks = [first]
+            if first.key is not None:
+                total = first.size
+                for t in list(self._items):
+                    if t.key == first.key and total + t.size <= self.max_batch:
+                        self._items.remove(t)
+                        tasks.append(t)
+                        total += t.size
+            self.running += 1
+            return tasks
 
     def _loop(self) -> None:
         while True:
-            fn, args, kwargs, fut = self._queue.get()
-            if not fut.set_running_or_notify_cancel():
-                continue
-            with self._lock:
-                self.running += 1
+            tasks = [t for t in self._take() if t.future.set_running_or_notify_cancel()]
             t0 = time.perf_counter()
             try:
-                fut.set_result(fn(*args, **kwargs))
-            except BaseException as exc:  # handed to the request that waits for it
-                fut.set_exception(exc)
+                if not tasks:
+                    continue
+                if tasks[0].key is None:
+                    try:
+                        tasks[0].future.set_result(tasks[0].fn(*tasks[0].args))
+                    except BaseException as exc:  # handed to the request that waits for it
+                        tasks[0].future.set_exception(exc)
+                    continue
+                try:
+                    outcomes = list(tasks[0].fn([t.args[0] for t in tasks]))
+                except BaseException as exc:
+                    outcomes = [exc] * len(tasks)
+                for t, out in zip(tasks, outcomes):
+                    if isinstance(out, BaseException):
+                        t.future.set_exception(out)
+                    else:
+                        t.future.set_result(out)
             finally:
                 dt = time.perf_counter() - t0
-                with self._lock:
+                with self._cv:
                     self.running -= 1
-                    self.done += 1
-                    self._mean = 0.8 * self._mean + 0.2 * dt
+                    self.done += len(tasks)
+                    if tasks:
+                        self.batches = (self.batches + [len(tasks)])[-1000:]
+                        self._mean = 0.8 * self._mean + 0.2 * dt / len(tasks)
 
 
 @dataclass
