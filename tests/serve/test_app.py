@@ -369,3 +369,19 @@ def test_cors_only_for_the_given_origin(tmp_path):
     assert r.headers.get("access-control-allow-origin") == "http://app.example"
     r = client.get("/models", headers={"Origin": "http://other.example"})
     assert "access-control-allow-origin" not in r.headers
+
+
+def test_predict_requests_are_announced_to_the_pool_while_they_upload(served, monkeypatch):
+    service, client = served
+    flags = []
+    real = service.pool.submit_batchable
+
+    def spy(*args, **kwargs):
+        flags.append((dict(service.pool._arriving), kwargs.get("arrived")))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(service.pool, "submit_batchable", spy)
+    assert client.post("/models/tones/predict", files=one("q.wav", LOW)).status_code == 200
+    assert flags == [({("predict", "tones"): 1}, True)]
+    assert client.post("/models/nope/predict", files=one("q.wav", LOW)).status_code == 404
+    assert service.pool._arriving == {}  # handed over or withdrawn, never left behind

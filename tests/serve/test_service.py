@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 
@@ -112,3 +113,24 @@ def test_pool_is_bounded_and_batches_waiting_jobs_of_one_key():
     with pytest.raises(ValueError):
         futures[1].result(10)
     assert seen == [[2, 3, 4]]  # one run for the three waiting requests
+
+
+def test_a_batch_waits_for_a_request_still_arriving_but_not_for_nobody():
+    pool = WorkerPool(workers=1, queue_size=8, linger=5.0)
+    seen = []
+
+    def run_many(items):
+        seen.append(list(items))
+        return list(items)
+
+    pool.arriving("k", +1)  # a second request is being received
+    first = pool.submit_batchable("k", 1, run_many)
+    time.sleep(0.2)
+    assert not first.done()  # the worker waits for it ...
+    second = pool.submit_batchable("k", 2, run_many, arrived=True)
+    assert first.result(10) == 1 and second.result(10) == 2
+    assert seen == [[1, 2]]  # ... and runs both at once
+    t0 = time.monotonic()
+    assert pool.submit_batchable("k", 3, run_many).result(10) == 3  # nobody arriving: no wait
+    assert time.monotonic() - t0 < 2.0
+    assert pool.stats()["mean_batch"] == 1.5

@@ -103,6 +103,36 @@ class UploadLimit:
             await _send_json(send, 413, {"detail": self.message}, {"connection": "close"})
 
 
+class Arrivals:
+    """ASGI middleware: a ``POST /models/NAME/predict`` is announced to the worker pool while
+    its upload is read (:meth:`~mgcl.serve.work.WorkerPool.arriving`), so that a batch about
+    to start waits a moment for it; the endpoint hands the announcement over when it queues
+    the job, and a request that never gets there withdraws it here."""
+
+    def __init__(self, app, pool):
+        self.app, self.pool = app, pool
+
+    async def __call__(self, scope, receive, send):
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        parts = path.split("/")
+        if scope.get("method") != "POST" or len(parts) != 4 or parts[1] != "models" or parts[3] != "predict":
+            await self.app(scope, receive, send)
+            return
+        key = ("predict", parts[2])
+        state = scope.setdefault("state", {})
+        state[ARRIVAL] = key
+        self.pool.arriving(key, +1)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            if state.pop(ARRIVAL, None) is not None:
+                self.pool.arriving(key, -1)
+
+
+#: Where :class:`Arrivals` leaves a predict request's announcement in the ASGI scope's state.
+ARRIVAL = "mgcl_arrival"
+
+
 def create_app(service: Service):
     """The FastAPI app serving ``service`` (needs the ``serve`` extra)."""
     from fastapi import Depends, FastAPI, File, Form, HTTPException, Query, Request, UploadFile  # noqa: PLC0415
@@ -220,6 +250,7 @@ def create_app(service: Service):
 
     @app.post("/models/{name:path}/predict", tags=["models"], dependencies=guarded)
     async def predict(
+        request: Request,
         name: str,
         files: Annotated[list[UploadFile], File(description="audio files (wav, flac, ogg, mp3, ...)")],
         top_k: int = Query(3, ge=1, le=1000, description="classes per file, most probable first"),
@@ -229,8 +260,13 @@ def create_app(service: Service):
         service.models.info(name)  # 400 / 404 before any work
         folder, uploads = service.save(await read_files(files))
         try:
+            announced = request.scope.get("state", {}).pop(ARRIVAL, None) == ("predict", name)
             future = service.pool.submit_batchable(
-                ("predict", name), (uploads, top_k), partial(service.predict_many, name), size=len(uploads)
+                ("predict", name),
+                (uploads, top_k),
+                partial(service.predict_many, name),
+                size=len(uploads),
+                arrived=announced,
             )
             results = await asyncio.wrap_future(future)
         finally:
@@ -301,6 +337,7 @@ def create_app(service: Service):
         error_type=BodyTooLarge,
         message=f"request body larger than this server's limit of {mb} MB (--max-upload-mb)",
     )
+    app.add_middleware(Arrivals, pool=service.pool)
     if cfg.cors:
         app.add_middleware(
             CORSMiddleware,

@@ -83,6 +83,8 @@ class Service:
             "limits": {"max_upload_mb": c.max_upload_mb, "max_seconds": c.max_seconds},
             "workers": c.workers,
             "queue": c.queue,
+            "pool": self.pool.stats(),
+            "loaded_models": self.models.loaded(),
             "auth": bool(c.token),
         }
 

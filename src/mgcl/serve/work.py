@@ -42,12 +42,23 @@ class WorkerPool:
     ``submit_batchable(key, item, run_many, size)``: jobs of the same ``key`` waiting in the
     queue are taken together by one worker, up to ``max_batch`` clips, and
     ``run_many(items) -> [result or exception, ...]`` runs them at once (the predictions of
-    concurrent requests for one model share backbone forwards)."""
+    concurrent requests for one model share backbone forwards). A request on its way (its
+    upload still being read: :meth:`arriving`) is waited for, at most ``linger`` seconds,
+    before a batch of its key starts: a lone client never waits, concurrent ones batch."""
 
-    def __init__(self, workers: int = 1, queue_size: int = 16, torch_threads: int | None = None, max_batch: int = 16):
+    def __init__(
+        self,
+        workers: int = 1,
+        queue_size: int = 16,
+        torch_threads: int | None = None,
+        max_batch: int = 16,
+        linger: float = 0.05,
+    ):
         self.workers = max(1, int(workers))
         self.queue_size = max(1, int(queue_size))
         self.max_batch = max(1, int(max_batch))
+        self.linger = max(0.0, float(linger))
+        self._arriving: dict = {}  # key -> requests being received that will join that key
         self._items: deque[_Task] = deque()
         self._cv = threading.Condition()
         self._mean = 1.0  # seconds per job, a running mean for Retry-After
@@ -84,14 +95,40 @@ class WorkerPool:
                     math.ceil(self._mean * backlog / self.workers),
                 )
             self._items.append(task)
-            self._cv.notify()
+            self._cv.notify_all()
         return task.future
 
     def submit(self, fn: Callable, *args) -> Future:
         return self._put(_Task(fn, args, Future()))
 
-    def submit_batchable(self, key, item, run_many: Callable, size: int = 1) -> Future:
-        return self._put(_Task(run_many, (item,), Future(), key=key, size=max(1, int(size))))
+    def submit_batchable(self, key, item, run_many: Callable, size: int = 1, arrived: bool = False) -> Future:
+        """Queue a batchable job; ``arrived``: it is the request announced by :meth:`arriving`."""
+        try:
+            return self._put(_Task(run_many, (item,), Future(), key=key, size=max(1, int(size))))
+        finally:
+            if arrived:
+                self.arriving(key, -1)
+
+    def arriving(self, key, delta: int) -> None:
+        """A request for ``key`` started (+1) or stopped (-1) being received."""
+        with self._cv:
+            n = self._arriving.get(key, 0) + int(delta)
+            if n > 0:
+                self._arriving[key] = n
+            else:
+                self._arriving.pop(key, None)
+            self._cv.notify_all()
+
+    def stats(self) -> dict:
+        with self._cv:
+            b = self.batches
+            return {
+                "waiting": len(self._items),
+                "running": self.running,
+                "done": self.done,
+                "batches": len(b),
+                "mean_batch": round(sum(b) / len(b), 2) if b else None,
+            }
 
     def _take(self) -> list[_Task]:
         """The next task, with the waiting tasks of its key when it is batchable."""
@@ -102,11 +139,17 @@ class WorkerPool:
             tasks = [first]
             if first.key is not None:
                 total = first.size
-                for t in list(self._items):
-                    if t.key == first.key and total + t.size <= self.max_batch:
-                        self._items.remove(t)
-                        tasks.append(t)
-                        total += t.size
+                deadline = time.monotonic() + self.linger
+                while True:
+                    for t in list(self._items):
+                        if t.key == first.key and total + t.size <= self.max_batch:
+                            self._items.remove(t)
+                            tasks.append(t)
+                            total += t.size
+                    left = deadline - time.monotonic()
+                    if total >= self.max_batch or left <= 0 or not self._arriving.get(first.key):
+                        break
+                    self._cv.wait(left)
             self.running += 1
             return tasks
 
