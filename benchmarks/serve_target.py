@@ -26,6 +26,7 @@ import csv
 import importlib.util
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -76,7 +77,8 @@ def free_port() -> int:
 
 def start_server(models: Path, store: Path, log: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    cmd = [sys.executable, "-m", "mgcl.cli", "serve", "--models", str(models), "--store", str(store), "--port", str(port)]
+    cmd = [sys.executable, "-m", "mgcl.cli", "serve", "--models", str(models), "--store", str(store)]
+    cmd += ["--port", str(port)]
     proc = subprocess.Popen(cmd, stdout=log.open("w"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
@@ -169,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         [
             sys.executable,
             "-m",
-            "mgcl",
+            "mgcl.cli",
             "-q",
             "predict",
             str(work / "models" / "us8k5"),
@@ -206,10 +208,12 @@ def main(argv: list[str] | None = None) -> int:
             "wall_seconds": round(cli_s, 2),
             "clips_per_s": round(len(queries) / cli_s, 3),
             "exit_status": cli.returncode,
+            "stderr_tail": cli.stderr[-300:],
         },
         "target": "served cold throughput >= 0.8 x in-process pipeline.predict cold, zero errors other than 503",
     }
     doc["met"] = doc["ratio_cold_min"] >= 0.8 and doc["errors_other_than_503"] == 0
+    shutil.rmtree(work, ignore_errors=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(doc, indent=2) + "\n")
     print(json.dumps({k: doc[k] for k in ("ratio_cold_min", "ratio_cold_max", "p95_ms_cold", "met")}))
