@@ -144,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             r.raise_for_status()
             served_cold = sl.run_load(url, "us8k5", files, len(files), args.concurrency, max_seconds=600)
+            pool = httpx.get(f"{url}/info", timeout=10).json()["pool"]  # after the cold pass
             served_warm = sl.run_load(url, "us8k5", files, len(files), args.concurrency, max_seconds=600)
         finally:
             proc.terminate()
@@ -156,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
                 "served_warm": served_warm,
                 "ratio_cold": round(served_cold["throughput_rps"] / (n / cold), 3),
                 "ratio_warm": round(served_warm["throughput_rps"] / (n / warm), 3),
+                "served_batches_cold": pool,
             }
         )
         print(
@@ -189,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     worst = min(passes, key=lambda p: p["ratio_cold"])
     doc = {
         "cpus": available_cpus(),
+        "load_average_at_end": os.getloadavg(),
         "backbone": "aisfx",
         "method": "mgcl",
         "clips": len(queries),

@@ -18,7 +18,7 @@ from mgcl.serve.models import check_name
 from mgcl.serve.uploads import Upload, decoded_seconds_over, public_reason, safe_filename
 from mgcl.serve.work import WorkerPool
 from tests.conftest import tone
-from tests.serve.conftest import wav_bytes
+from tests.serve.conftest import need, wav_bytes
 
 
 def test_public_address_needs_a_token(tmp_path, monkeypatch):
@@ -134,3 +134,39 @@ def test_a_batch_waits_for_a_request_still_arriving_but_not_for_nobody():
     assert pool.submit_batchable("k", 3, run_many).result(10) == 3  # nobody arriving: no wait
     assert time.monotonic() - t0 < 2.0
     assert pool.stats()["mean_batch"] == 1.5
+
+
+def test_mgcl_serve_starts_and_serves_the_page(tmp_path):
+    """The command as a user runs it (tiny random CLAP: no download), on a free loopback port."""
+    need("fastapi")
+    need("uvicorn")
+    need("httpx")
+    import socket
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "mgcl.cli", "serve", "--models", str(tmp_path / "m"), "--port", str(port)]
+    cmd += ["--backbone", "clap-tiny-random", "--store", str(tmp_path / "store")]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert proc.poll() is None, proc.stdout.read()[-2000:]
+            assert time.monotonic() < deadline, "mgcl serve did not answer within 90 s"
+            try:
+                if httpx.get(url + "/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        page = httpx.get(url + "/", timeout=10)
+        assert page.status_code == 200 and "Build a classifier" in page.text
+        assert httpx.get(url + "/info", timeout=10).json()["backbone"]["name"] == "clap-tiny-random"
+        assert httpx.get(url + "/models", timeout=10).json() == {"models": []}
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=30)
+    assert f"open http://127.0.0.1:{port}/" in out
