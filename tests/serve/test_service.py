@@ -32,6 +32,13 @@ def test_public_address_needs_a_token(tmp_path, monkeypatch):
     assert ServeConfig(models=tmp_path, host="0.0.0.0").check().token == "from-env"
 
 
+def test_an_unusable_default_method_is_refused(tmp_path):
+    from tests.serve.conftest import make_service
+
+    with pytest.raises(MgclError, match="zero_shot: not a method"):
+        make_service(tmp_path, default_method="zero_shot")  # needs text; the test backbone has none
+
+
 def test_the_command_refuses_a_public_address_without_a_token(tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("MGCL_TOKEN", raising=False)
     assert main(["serve", "--models", str(tmp_path), "--host", "0.0.0.0"]) == 2

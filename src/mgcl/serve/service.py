@@ -53,6 +53,11 @@ class Service:
         self.backbone = (
             backbone if backbone is not None else make_backbone(config.backbone, **dict(config.backbone_options or {}))
         )
+        if config.default_method not in self.methods():
+            raise MgclError(
+                f"--method {config.default_method}: not a method backbone '{self.backbone.name}' can fit "
+                f"(choose from: {', '.join(self.methods())})"
+            )
         self.models = ModelRegistry(config.models, self.backbone, self.store_dir, config.model_cache)
         self.pool = WorkerPool(config.workers, config.queue, config.torch_threads(), max_batch=config.batch_size)
         self.jobs = Jobs()
