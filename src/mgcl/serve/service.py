@@ -284,9 +284,10 @@ class Service:
         except ServeError as exc:
             job.status, job.error, job.error_status = "failed", str(exc), exc.status
             raise
-        except MgclError as exc:
-            job.status, job.error, job.error_status = "failed", one_line(exc), 422
-            raise
+        except MgclError as exc:  # the same status for a waiting request as for the job
+            msg = one_line(exc).replace(str(folder), "<upload>")
+            job.status, job.error, job.error_status = "failed", msg, 422
+            raise ServeError(msg, 422) from None
         except Exception:
             log.exception("job %s (%s %s) failed", job.id, job.kind, job.name)
             job.status, job.error, job.error_status = "failed", "internal error (see the server log)", 500
