@@ -1,5 +1,5 @@
 """The ``mgcl`` command: embed, fit, predict, info, evaluate, benchmark, explain, describe,
-caption, data, demo. One module per command (``register(subparsers)`` and ``run(args)``); what they
+caption, data, demo, serve. One module per command (``register(subparsers)`` and ``run(args)``); what they
 share is in :mod:`.common`. Nothing outside this package imports it.
 
 Exit status: 0 on success, 1 when some inputs were bad (the good ones are still processed and
@@ -28,12 +28,13 @@ from mgcl.cli import (  # noqa: E402
     fit,
     info,
     predict,
+    serve,
 )
 from mgcl.errors import MgclError  # noqa: E402
 from mgcl.util.log import setup_logging  # noqa: E402
 from mgcl.version import __version__  # noqa: E402
 
-COMMANDS = (embed, fit, predict, info, evaluate, benchmark, explain, describe, caption, data, demo)
+COMMANDS = (embed, fit, predict, info, evaluate, benchmark, explain, describe, caption, data, demo, serve)
 
 
 def build_parser() -> argparse.ArgumentParser:
