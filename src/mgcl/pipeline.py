@@ -93,10 +93,12 @@ def embed(
     batch_size: int = 16,
     desc: str = "embedding",
     engine: Engine | None = None,
+    keep: bool = True,
 ) -> CachedRun:
     """Clip and frame features of files / ``(waveform, sr)`` pairs through the feature store,
     with progress; a bad input is an entry of ``errors``, never an exception. ``engine``: where
-    the backbone runs (:mod:`mgcl.engines`; None: in this process)."""
+    the backbone runs (:mod:`mgcl.engines`; None: in this process); ``keep=False``: only fill
+    the store (:func:`mgcl.engines.embed_with`)."""
     with progress_bar(len(sources), desc) as update:
         return embed_with(
             engine,
@@ -105,6 +107,7 @@ def embed(
             store=feature_store(backbone, store_dir),
             batch_size=batch_size,
             progress=update,
+            keep=keep,
         )
 
 

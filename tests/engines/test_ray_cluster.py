@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from safetensors.torch import load_file
 
 from mgcl.cli import main
 from tests.engines.conftest import OBJECT_STORE_BYTES, needs_ray, ray_processes, store_keys
@@ -99,8 +100,11 @@ def test_embed_on_a_cluster_matches_the_local_engine(cluster, clip_set, tmp_path
     assert code_l == code_r == 1
     assert lines(out_r, "computed:") == lines(out_l, "computed:") == ["computed: 8, cache hits: 0, failed: 3"]
     assert lines(err_r, "FAILED") == lines(err_l, "FAILED") and len(lines(err_r, "FAILED")) == 3
-    keys = store_keys(tmp_path / "local")  # same backbone folder, same entries
+    keys = store_keys(tmp_path / "local")  # same backbone folder, same entries, same features
     assert store_keys(tmp_path / "ray") == keys and len(keys) == 8
+    for k in keys:
+        a, b = load_file(str(tmp_path / "local" / k)), load_file(str(tmp_path / "ray" / k))
+        assert max(float((a[n] - b[n]).abs().max()) for n in ("clip", "frames")) <= 1e-5, k
     # a re-run on the cluster: all hits
     code, out, _ = run_cli(capsys, *common, "--store", str(tmp_path / "ray"), *ray)
     assert code == 1 and lines(out, "computed:") == ["computed: 0, cache hits: 8, failed: 3"]

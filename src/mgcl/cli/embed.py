@@ -47,7 +47,8 @@ def run(args) -> int:
     engine = engine_of(args)
     rows = read_manifest(args.manifest)
     backbone = make_backbone(args.backbone, **backbone_options(args))
-    res = embed(backbone, [r.path for r in rows], args.store, args.batch_size, engine=engine)
+    # only the store is wanted: the Ray engine then holds no features (archives of millions of clips)
+    res = embed(backbone, [r.path for r in rows], args.store, args.batch_size, engine=engine, keep=False)
     rate = (res.computed / res.seconds) if res.seconds > 0 else float("inf")
     print(
         f"embedded {len(res.ok)}/{len(rows)} files with {backbone.name} in {res.seconds:.1f} s "

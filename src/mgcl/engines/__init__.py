@@ -86,11 +86,15 @@ def embed_with(
     store: FeatureStore | None = None,
     batch_size: int = 16,
     progress: Callable[[int], None] | None = None,
+    keep: bool = True,
 ) -> CachedRun:
     """Clip and frame features of ``sources`` through ``store`` with ``engine`` (None: local).
 
     Same contract as :func:`mgcl.store.features.embed_sources` whatever the engine: values and
-    ``errors`` aligned with the inputs, a bad input an error and never an exception."""
+    ``errors`` aligned with the inputs, a bad input an error and never an exception.
+    ``keep=False`` lets the Ray engine fill the store without holding the features (values
+    are then True; an archive of millions of clips does not fill the driver's memory); the
+    local engine always keeps them."""
     if engine is None or engine.kind == "local":
         return embed_sources(backbone, sources, store=store, batch_size=batch_size, progress=progress)
     return ray_engine.embed_sources_ray(
@@ -103,4 +107,5 @@ def embed_with(
         workers=engine.workers,
         cpus_per_worker=engine.cpus_per_worker,
         gpus_per_worker=engine.gpus_per_worker,
+        keep=keep,
     )

@@ -264,13 +264,16 @@ def embed_sources_ray(
     workers: int | None = None,
     cpus_per_worker: float = 1.0,
     gpus_per_worker: float = 0.0,
+    keep: bool = True,
 ) -> CachedRun:
     """:func:`mgcl.store.features.embed_sources` on a Ray Data actor pool (module docstring).
 
     Sources must be files readable by the workers (a shared filesystem on a cluster).
     ``address``: the cluster (None: a private instance here, shut down after the run);
     ``workers`` actors with ``cpus_per_worker`` CPUs (torch threads) and ``gpus_per_worker``
-    GPUs each."""
+    GPUs each. ``keep=False`` (with a store): fill the store only — hits are checked, not
+    read, and ``values[i]`` is True instead of the features, so the driver's memory does not
+    grow with the archive."""
     t0 = time.perf_counter()
     sources = list(sources)
     bad = next((s for s in sources if isinstance(s, tuple)), None)
@@ -280,7 +283,9 @@ def embed_sources_ray(
         )
     require_ray()
     batch_size = max(1, int(batch_size))
-    res, keys, todo = lookup(sources, store.get if store is not None else None, progress)
+    keep = keep or store is None
+    get = store.get if keep else (lambda key: True if key in store else None)
+    res, keys, todo = lookup(sources, get, progress)
     if todo:
         threads = max(1, int(cpus_per_worker))
         with connected(address, **local_resources(workers, cpus_per_worker, gpus_per_worker)) as ray:
@@ -294,6 +299,7 @@ def embed_sources_ray(
                 todo,
                 batch_size,
                 progress,
+                keep,
                 workers or default_workers(ray, cpus_per_worker, gpus_per_worker),
                 cpus_per_worker,
                 gpus_per_worker,
@@ -304,7 +310,7 @@ def embed_sources_ray(
     return res
 
 
-def _run(ray, backbone, sources, store, res, keys, todo, batch_size, progress, workers, cpus, gpus, threads) -> None:
+def _run(ray, backbone, sources, store, res, keys, todo, batch_size, progress, keep, workers, cpus, gpus, threads):
     """Stream ``todo`` through the actor pool into ``res`` and the store."""
     from ray.data import ActorPoolStrategy  # noqa: PLC0415  (optional dependency)
 
@@ -328,7 +334,7 @@ def _run(ray, backbone, sources, store, res, keys, todo, batch_size, progress, w
                 res.errors[i] = str(err)
             else:
                 value = decode_row(clip, frames, t)
-                res.values[i] = value
+                res.values[i] = value if keep else True
                 res.computed += 1
                 if store is not None:
                     store.put(keys[i], *value)
