@@ -10,6 +10,7 @@ tests assert the 1e-5 contract and report exactness in the assertion message.
 
 from __future__ import annotations
 
+import copy
 import logging
 
 import pytest
@@ -120,3 +121,13 @@ def test_in_memory_waveforms_are_refused_in_one_line(local_ray, counting_backbon
 
     with pytest.raises(MgclError, match="in-memory waveforms"):
         ray_run(counting_backbone, [(np.zeros(800, np.float32), 8000)], None)
+
+
+def test_a_worker_whose_backbone_differs_stops_the_run_in_one_line(local_ray, local_reference, clip_set, tmp_path):
+    bb, _, _ = local_reference("aisfx")
+    impostor = copy.copy(bb)
+    impostor.identity = "aisfx:some-other-weights"
+    with pytest.raises(MgclError, match="differs from this one") as info:
+        ray_run(impostor, clip_set[0][:2], FeatureStore(tmp_path, impostor.identity), workers=1)
+    assert "\n" not in str(info.value)
+    assert not any(tmp_path.rglob("*.safetensors"))

@@ -103,8 +103,12 @@ def connected(address: str | None, num_cpus: int | None = None, num_gpus: int | 
         text = " ".join(str(exc).split())[:300] or type(exc).__name__
         if "authentication" in text.lower() or "token" in text.lower():
             raise MgclError(f"Ray refused the connection ({text}): {auth_hint(address)}") from None
-        where = f"the Ray cluster at {address}" if address else "a local Ray instance"
-        raise MgclError(f"cannot start or reach {where}: {text}") from None
+        if not address:
+            raise MgclError(f"cannot start a local Ray instance: {text}") from None
+        raise MgclError(
+            f"cannot reach the Ray cluster at {address}: {text} (is it up? A cluster with token "
+            f"authentication also turns away a client without its token: {auth_hint(address)})"
+        ) from None
     try:
         yield ray
     finally:
@@ -284,7 +288,7 @@ def embed_sources_ray(
     require_ray()
     batch_size = max(1, int(batch_size))
     keep = keep or store is None
-    get = store.get if keep else (lambda key: True if key in store else None)
+    get = None if store is None else store.get if keep else (lambda key: True if key in store else None)
     res, keys, todo = lookup(sources, get, progress)
     if todo:
         threads = max(1, int(cpus_per_worker))
@@ -325,6 +329,20 @@ def _run(ray, backbone, sources, store, res, keys, todo, batch_size, progress, k
     with warnings.catch_warnings():  # max_restarts / max_task_retries: deprecated, no replacement before 2.64
         warnings.filterwarnings("ignore", message=".*ray_remote_args.*deprecated")
         ds = _map(ds, ActorPoolStrategy, backbone, workers, cpus, gpus, threads)
+    try:
+        _collect(ds, sources, store, res, keys, progress, keep)
+    except ray.exceptions.RayError as exc:  # an actor that cannot start, a node lost for good
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        last = lines[-1].split("MgclError: ", 1)[-1] if lines else type(exc).__name__
+        raise MgclError(f"the Ray run failed: {last}") from exc
+    for i in todo:
+        if res.values[i] is None and i not in res.errors:
+            res.errors[i] = f"{source_name(sources[i])}: no result came back from the Ray workers"
+            tick(progress, 1)
+
+
+def _collect(ds, sources, store, res, keys, progress, keep: bool) -> None:
+    """The result rows of ``ds`` into ``res`` and the store, as they stream back."""
     for out in ds.iter_batches(batch_size=None, batch_format="numpy"):
         for i, err, clip, frames, t in zip(out["i"], out["error"], out["clip"], out["frames"], out["t"]):
             i = int(i)
@@ -338,10 +356,6 @@ def _run(ray, backbone, sources, store, res, keys, todo, batch_size, progress, k
                 res.computed += 1
                 if store is not None:
                     store.put(keys[i], *value)
-            tick(progress, 1)
-    for i in todo:
-        if res.values[i] is None and i not in res.errors:
-            res.errors[i] = f"{source_name(sources[i])}: no result came back from the Ray workers"
             tick(progress, 1)
 
 
