@@ -6,6 +6,7 @@ The cluster is stopped after the module and no process of it may be left."""
 from __future__ import annotations
 
 import csv
+import json
 import os
 import signal
 import socket
@@ -32,7 +33,7 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def cluster(ray_token, ray_dir):
     """``ray start --head --block`` in its own process group; its address. Teardown: SIGTERM to
-    the group (SIGKILL after 10 s; ``ray stop`` would stop every Ray node of the machine), then
+    the group (SIGKILL after 5 s; ``ray stop`` would stop every Ray node of the machine), then
     check that none of this node's processes is left."""
     temp = ray_dir / "cluster"
     port = free_port()
@@ -69,7 +70,7 @@ def cluster(ray_token, ray_dir):
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
-            proc.wait(10)
+            proc.wait(5)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(10)
@@ -165,3 +166,20 @@ def test_a_client_without_the_token_gets_one_line(cluster, clip_set, tmp_path):
     assert proc.returncode == 2, proc.stderr[-2000:]
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("mgcl embed: error: Ray refused the connection") and "auth_token" in last
+
+
+def test_evaluate_on_a_cluster_gives_the_local_results(cluster, clip_set, tmp_path, capsys):
+    pytest.importorskip("aisfx")
+    _, _, manifest = clip_set
+    common = ["evaluate", "--manifest", str(manifest), "--backbone", "aisfx", "--methods", "prototype,tip_adapter"]
+    common += ["--shots", "1,2", "--seeds", "2"]
+    docs = []
+    for name, extra in (("local", []), ("ray", ["--engine", "ray", "--address", cluster, "--workers", "2"])):
+        out = tmp_path / f"{name}.json"
+        code, _, err = run_cli(capsys, *common, "--store", str(tmp_path / name), "--out", str(out), *extra)
+        assert code == 1 and len(lines(err, "FAILED")) == 3  # the bad files are left out, the rest evaluated
+        docs.append(json.loads(out.read_text()))
+    local, ray = docs
+    scores = lambda doc: [{k: v for k, v in row.items() if "seconds" not in k} for row in doc["results"]]
+    assert scores(ray) == scores(local) and ray["failed_files"] == local["failed_files"]
+    assert ray["timing"]["computed"] == local["timing"]["computed"] == 8
