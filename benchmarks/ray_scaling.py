@@ -32,6 +32,7 @@ import json
 import logging
 import os
 import platform
+import secrets
 import shutil
 import sys
 import tempfile
@@ -77,10 +78,15 @@ def main(argv=None) -> int:
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
-    import ray
-
     load_start = os.getloadavg()
     tmp = Path(tempfile.mkdtemp(prefix="mgcl-ray-bench-", dir="/tmp"))
+    if not any(k in os.environ for k in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")):
+        # token authentication as Ray 2.60 starts it, with a token of this run (not ~/.ray/auth_token);
+        # Ray reads these when it is imported
+        (tmp / "auth_token").write_text(secrets.token_hex(32))
+        os.environ.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(tmp / "auth_token"))
+    import ray
+
     try:
         paths, source = pick_clips(args.n, tmp)
         backbone = get_backbone(args.backbone)
