@@ -24,6 +24,7 @@ from mgcl.classifier.estimator import FewShotAudioClassifier
 from mgcl.data.manifest import read_manifest
 from mgcl.data.sources import Dataset
 from mgcl.data.synthetic import make_dataset
+from mgcl.engines import Engine, embed_with
 from mgcl.errors import InputsFailed, MgclError
 from mgcl.evaluation.protocols import Protocol, RunResult
 from mgcl.evaluation.specs import MethodSpec, method_specs, view_requests
@@ -32,7 +33,7 @@ from mgcl.methods.base import encode_labels
 from mgcl.methods.registry import build_method, method_class
 from mgcl.store.cached import CachedRun
 from mgcl.store.captions import CaptionCache, caption_sources
-from mgcl.store.features import FeatureStore, ViewCache, default_store_dir, embed_sources
+from mgcl.store.features import FeatureStore, ViewCache, default_store_dir
 from mgcl.text.captioners import make_captioner
 from mgcl.text.resolve import (
     DEFAULT_CAPTIONER,
@@ -85,12 +86,28 @@ def check_text_needs(method_names: Sequence[str], backbone) -> None:
         )
 
 
-def embed(backbone, sources: Sequence, store_dir=None, batch_size: int = 16, desc: str = "embedding") -> CachedRun:
+def embed(
+    backbone,
+    sources: Sequence,
+    store_dir=None,
+    batch_size: int = 16,
+    desc: str = "embedding",
+    engine: Engine | None = None,
+    keep: bool = True,
+) -> CachedRun:
     """Clip and frame features of files / ``(waveform, sr)`` pairs through the feature store,
-    with progress; a bad input is an entry of ``errors``, never an exception."""
+    with progress; a bad input is an entry of ``errors``, never an exception. ``engine``: where
+    the backbone runs (:mod:`mgcl.engines`; None: in this process); ``keep=False``: only fill
+    the store (:func:`mgcl.engines.embed_with`)."""
     with progress_bar(len(sources), desc) as update:
-        return embed_sources(
-            backbone, list(sources), store=feature_store(backbone, store_dir), batch_size=batch_size, progress=update
+        return embed_with(
+            engine,
+            backbone,
+            list(sources),
+            store=feature_store(backbone, store_dir),
+            batch_size=batch_size,
+            progress=update,
+            keep=keep,
         )
 
 
@@ -255,13 +272,19 @@ class Predictions:
 
 
 def predict(
-    classifier: FewShotAudioClassifier, sources: Sequence, store_dir=None, batch_size: int = 16, top_k: int = 3
+    classifier: FewShotAudioClassifier,
+    sources: Sequence,
+    store_dir=None,
+    batch_size: int = 16,
+    top_k: int = 3,
+    engine: Engine | None = None,
 ) -> Predictions:
     """Classify audio files / ``(waveform, sr)`` pairs with a fitted classifier; bad inputs
-    are reported in ``errors`` and the others are still classified."""
+    are reported in ``errors`` and the others are still classified. ``engine``: where the
+    backbone runs (None: in this process)."""
     if int(top_k) != top_k or top_k < 1:
         raise MgclError(f"top-k must be at least 1, got {top_k}")
-    res = embed(classifier.get_backbone(), sources, store_dir, batch_size, desc="embedding queries")
+    res = embed(classifier.get_backbone(), sources, store_dir, batch_size, desc="embedding queries", engine=engine)
     good = res.ok
     top = classifier.top_k_features(res.stacked(good), int(top_k)) if good else []
     return Predictions(good, top, dict(res.errors), res)
@@ -352,14 +375,19 @@ def evaluate(
     captions: str | None = "none",
     captioner: str | None = None,
     device=None,
+    engine: Engine | None = None,
 ) -> Evaluation:
     """Run ``protocol`` with every method of ``specs`` on ``dataset`` (cached features): embed,
     the text side, the support's audio views, the tasks, and the results document.
 
-    Files that cannot be embedded are left out (listed in ``doc["failed_files"]``)."""
+    Files that cannot be embedded are left out (listed in ``doc["failed_files"]``). ``engine``
+    runs the embedding pass over the dataset (None: in this process); the support's audio
+    views, a few per support clip, are embedded here."""
     t0 = time.perf_counter()
     rows = dataset.rows
-    res = embed(backbone, [r.path for r in rows], store_dir, batch_size, desc=f"embedding {dataset.name}")
+    res = embed(
+        backbone, [r.path for r in rows], store_dir, batch_size, desc=f"embedding {dataset.name}", engine=engine
+    )
     t1 = time.perf_counter()
     ok = res.ok
     if not ok:

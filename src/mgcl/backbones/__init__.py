@@ -6,6 +6,7 @@ audio-only user never imports transformers.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 from collections.abc import Callable
 
@@ -51,10 +52,18 @@ def _resolve(target: str) -> Callable[..., Backbone]:
 
 
 def get_backbone(name: str, **options) -> Backbone:
-    """Build a backbone by registry name; unknown names give a one-line error listing choices."""
+    """Build a backbone by registry name; unknown names give a one-line error listing choices.
+    The backbone's ``registry_spec`` is ``(name, "module:factory", options)``: what rebuilds it
+    in another process (``register_backbone(name, target)``, then ``get_backbone(name, **options)``)."""
     if name not in _REGISTRY:
         raise BackboneError(f"unknown backbone '{name}' (choose from: {', '.join(sorted(_REGISTRY))})")
-    return _resolve(_REGISTRY[name][0])(**options)
+    target = _REGISTRY[name][0]
+    backbone = _resolve(target)(**options)
+    # how to build it again elsewhere (a Ray worker): registry name, factory and options; an
+    # object that takes no new attribute is shipped whole by the engines instead
+    with contextlib.suppress(AttributeError):
+        backbone.registry_spec = (name, target, dict(options))
+    return backbone
 
 
 __all__ = [

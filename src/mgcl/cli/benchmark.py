@@ -16,8 +16,10 @@ from pathlib import Path
 from mgcl.cli.common import (
     add_backbone,
     add_command,
+    add_engine,
     add_store,
     backbone_options,
+    engine_of,
     method_list,
     parse_params,
     parse_shots,
@@ -183,6 +185,7 @@ def per_dataset(items, name: str, names: list[str], default: str) -> str:
 # ----------------------------------------------------------------------------- the command
 def run(args) -> int:
     t_start = time.perf_counter()
+    engine = engine_of(args)
     if args.protocol not in PROTOCOLS:
         raise MgclError(f"unknown protocol '{args.protocol}' (choose from: {', '.join(PROTOCOLS)})")
     methods = split_list(args.methods)
@@ -238,6 +241,7 @@ def run(args) -> int:
             per_dataset(args.captions, source.name, names, "none"),
             args.captioner,
             getattr(args, "device", None),
+            engine=engine,
         )
         res, doc, views = ev.embedded, ev.doc, ev.views
         if res.errors:
@@ -384,4 +388,5 @@ def register(subparsers) -> argparse.ArgumentParser:
         metavar="DIR",
         help="report folder: DIR/NAME/{results.json,results.md,*.png} per dataset and DIR/results.md",
     )
+    add_engine(p)
     return p

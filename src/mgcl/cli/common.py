@@ -15,6 +15,7 @@ from mgcl.audio.decode import SUPPORTED_EXTENSIONS
 from mgcl.backbones import available_backbones
 from mgcl.classifier.estimator import FewShotAudioClassifier
 from mgcl.data.inputs import expand_inputs
+from mgcl.engines import ENGINES, LOCAL, Engine
 from mgcl.errors import MgclError
 from mgcl.explain.compute import BRANCH_NAMES
 from mgcl.methods.registry import available_methods, coerce_params, method_class
@@ -333,3 +334,61 @@ def print_chosen(chosen: list[str]) -> None:
         print("chosen on the support set:")
         for line in chosen:
             print(f"  {line}")
+
+
+# ----------------------------------------------------------------------------- engines
+def add_engine(p: argparse.ArgumentParser) -> None:
+    """``--engine local|ray`` and the Ray engine's resources, on a command whose embedding
+    pass can run on a Ray cluster (embed, predict, evaluate, benchmark)."""
+    g = p.add_argument_group("engine (where the backbone runs; docs/distributed.md)")
+    g.add_argument(
+        "--engine",
+        choices=list(ENGINES),
+        default="local",
+        help="local (default): one backbone in this process; ray: a Ray Data actor pool, one backbone "
+        "per worker, on this machine or a cluster (pip install 'mgcl[ray]'); this process writes the store",
+    )
+    g.add_argument(
+        "--address",
+        metavar="auto|HOST:PORT|ray://HOST:PORT",
+        help="--engine ray: the cluster to join (default: start a Ray instance on this machine for the run)",
+    )
+    g.add_argument(
+        "--workers", type=int, metavar="N", help="--engine ray: backbone workers (default: as many as the CPUs allow)"
+    )
+    g.add_argument(
+        "--cpus-per-worker",
+        type=float,
+        metavar="C",
+        help="--engine ray: CPUs per worker, also its torch threads (default 1)",
+    )
+    g.add_argument(
+        "--gpus-per-worker",
+        type=float,
+        metavar="G",
+        help="--engine ray: GPUs per worker (e.g. 1, or 0.5 to share one); > 0 runs the backbone on CUDA (default 0)",
+    )
+
+
+def engine_of(args) -> Engine:
+    """The :class:`~mgcl.engines.Engine` of the command line; Ray's options without
+    ``--engine ray`` are a one-line error (they would be silently ignored)."""
+    kind = getattr(args, "engine", "local") or "local"
+    ray_only = {
+        "--address": getattr(args, "address", None),
+        "--workers": getattr(args, "workers", None),
+        "--cpus-per-worker": getattr(args, "cpus_per_worker", None),
+        "--gpus-per-worker": getattr(args, "gpus_per_worker", None),
+    }
+    if kind == "local":
+        given = [k for k, v in ray_only.items() if v is not None]
+        if given:
+            raise MgclError(f"{given[0]} goes with --engine ray")
+        return LOCAL
+    return Engine(
+        kind,
+        address=ray_only["--address"],
+        workers=ray_only["--workers"],
+        cpus_per_worker=1.0 if ray_only["--cpus-per-worker"] is None else ray_only["--cpus-per-worker"],
+        gpus_per_worker=0.0 if ray_only["--gpus-per-worker"] is None else ray_only["--gpus-per-worker"],
+    )

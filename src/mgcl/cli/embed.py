@@ -7,7 +7,15 @@ import sys
 import textwrap
 from pathlib import Path
 
-from mgcl.cli.common import add_backbone, add_command, add_store, backbone_options, report_failures
+from mgcl.cli.common import (
+    add_backbone,
+    add_command,
+    add_engine,
+    add_store,
+    backbone_options,
+    engine_of,
+    report_failures,
+)
 from mgcl.data.manifest import read_manifest
 from mgcl.pipeline import embed, make_backbone
 
@@ -21,7 +29,9 @@ DESCRIPTION = textwrap.fill(
     88,
 )
 
-EPILOG = "example: mgcl embed --manifest clips/manifest.csv --backbone aisfx"
+EPILOG = """examples:
+  mgcl embed --manifest clips/manifest.csv --backbone aisfx
+  mgcl embed --manifest archive/manifest.csv --engine ray --address auto --workers 8   (docs/distributed.md)"""
 
 
 def register(sub) -> argparse.ArgumentParser:
@@ -29,13 +39,16 @@ def register(sub) -> argparse.ArgumentParser:
     p.add_argument("--manifest", type=Path, required=True, help="manifest CSV")
     add_backbone(p)
     add_store(p)
+    add_engine(p)
     return p
 
 
 def run(args) -> int:
+    engine = engine_of(args)
     rows = read_manifest(args.manifest)
     backbone = make_backbone(args.backbone, **backbone_options(args))
-    res = embed(backbone, [r.path for r in rows], args.store, args.batch_size)
+    # only the store is wanted: the Ray engine then holds no features (archives of millions of clips)
+    res = embed(backbone, [r.path for r in rows], args.store, args.batch_size, engine=engine, keep=False)
     rate = (res.computed / res.seconds) if res.seconds > 0 else float("inf")
     print(
         f"embedded {len(res.ok)}/{len(rows)} files with {backbone.name} in {res.seconds:.1f} s "

@@ -11,9 +11,11 @@ from mgcl.cli.common import (
     add_backbone,
     add_command,
     add_descriptions,
+    add_engine,
     add_param,
     add_store,
     backbone_options,
+    engine_of,
     method_list,
     parse_params,
     parse_shots,
@@ -110,6 +112,7 @@ def register(sub) -> argparse.ArgumentParser:
     add_descriptions(p)
     add_store(p)
     p.add_argument("--out", type=Path, metavar="RESULTS_JSON", help="write the results JSON here")
+    add_engine(p)
     return p
 
 
@@ -127,6 +130,7 @@ def dataset_of(args) -> Dataset:
 
 
 def run(args) -> int:
+    engine = engine_of(args)
     dataset = dataset_of(args)
     where = args.manifest if args.manifest is not None else f"dataset '{dataset.name}'"
     methods = split_list(args.methods)
@@ -171,6 +175,7 @@ def run(args) -> int:
         args.captions,
         args.captioner,
         getattr(args, "device", None),
+        engine=engine,
     )
     res, doc = ev.embedded, ev.doc
     if res.errors:

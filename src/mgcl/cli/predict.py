@@ -11,7 +11,16 @@ import textwrap
 from collections import Counter
 from pathlib import Path
 
-from mgcl.cli.common import add_command, add_model_options, add_store, audio_inputs, load_model, report_failures
+from mgcl.cli.common import (
+    add_command,
+    add_engine,
+    add_model_options,
+    add_store,
+    audio_inputs,
+    engine_of,
+    load_model,
+    report_failures,
+)
 from mgcl.errors import MgclError
 from mgcl.pipeline import predict
 from mgcl.util.atomic import atomic_write_bytes
@@ -24,7 +33,8 @@ DESCRIPTION = textwrap.fill(
     "paths of its rows); they can be mixed. Prints, per file, the predicted label, its "
     "probability and the top-k alternatives (tab-separated), or a JSON list with --json. "
     "--out FILE also writes the predictions to a .csv (columns file,label,probability,top_k; "
-    'top_k as "label:p;label:p") or a .jsonl (one JSON object per file) and prints a '
+    'top_k as "label:p;label:p"), a .jsonl (one JSON object per file) or a .parquet (top_k a '
+    "list of {label, probability}; needs pyarrow, which comes with mgcl[ray]) and prints a "
     "summary instead of one line per file. The model's backbone is rebuilt and must be the "
     "one it was fitted with. Files that cannot be decoded are listed on stderr (exit status "
     "1); the others are still classified.",
@@ -37,7 +47,7 @@ EPILOG = """examples:
   mgcl predict my_model clips/*.wav more.csv --top-k 3 --json"""
 
 #: What --out can write, by suffix.
-OUT_FORMATS = (".csv", ".jsonl")
+OUT_FORMATS = (".csv", ".jsonl", ".parquet")
 
 
 def register(sub) -> argparse.ArgumentParser:
@@ -65,11 +75,13 @@ def register(sub) -> argparse.ArgumentParser:
         "--out",
         type=Path,
         metavar="FILE",
-        help="also write the predictions to FILE: .csv (file,label,probability,top_k) or .jsonl "
-        "(one object per file: file, label, probability, top_k); written atomically, bad files left out",
+        help="also write the predictions to FILE: .csv (file,label,probability,top_k), .jsonl "
+        "(one object per file: file, label, probability, top_k) or .parquet (the same columns, "
+        "top_k a list of {label, probability}); written atomically, bad files left out",
     )
     add_model_options(p)
     add_store(p)
+    add_engine(p)
     return p
 
 
@@ -101,17 +113,47 @@ def render_jsonl(records: list[dict]) -> bytes:
     return "".join(line + "\n" for line in lines).encode("utf-8")
 
 
+def render_parquet(records: list[dict]) -> bytes:
+    """A Parquet table: file, label, probability (float64), top_k (list of {label, probability})."""
+    try:
+        import pyarrow as pa  # noqa: PLC0415  (optional dependency)
+        import pyarrow.parquet as pq  # noqa: PLC0415
+    except ImportError:
+        raise MgclError("--out *.parquet needs pyarrow: pip install pyarrow (it comes with 'mgcl[ray]')") from None
+    table = pa.table(
+        {
+            "file": pa.array([r["path"] for r in records], pa.string()),
+            "label": pa.array([r["label"] for r in records], pa.string()),
+            "probability": pa.array([r["score"] for r in records], pa.float64()),
+            "top_k": pa.array(
+                [[{"label": a["label"], "probability": a["score"]} for a in r["top_k"]] for r in records],
+                pa.list_(pa.struct([("label", pa.string()), ("probability", pa.float64())])),
+            ),
+        }
+    )
+    buf = pa.BufferOutputStream()
+    pq.write_table(table, buf)
+    return buf.getvalue().to_pybytes()
+
+
+#: The writer of each --out suffix.
+RENDER = {".csv": render_csv, ".jsonl": render_jsonl, ".parquet": render_parquet}
+
+
 def run(args) -> int:
+    engine = engine_of(args)
     if args.top_k < 1:
         raise MgclError(f"--top-k must be at least 1, got {args.top_k}")
     if args.out is not None:
         if args.out.suffix.lower() not in OUT_FORMATS:
             raise MgclError(f"--out {args.out}: must end in {' or '.join(OUT_FORMATS)}")
         if args.out.is_dir():
-            raise MgclError(f"--out {args.out}: is a folder (give a file name ending in .csv or .jsonl)")
+            raise MgclError(f"--out {args.out}: is a folder (give a file name ending in .csv, .jsonl or .parquet)")
+        if args.out.suffix.lower() == ".parquet":
+            render_parquet([])  # no pyarrow: fail before any work
     paths = [str(p) for p in audio_inputs(args.inputs)]
     clf = load_model(args)
-    out = predict(clf, paths, args.store, args.batch_size, args.top_k)
+    out = predict(clf, paths, args.store, args.batch_size, args.top_k, engine=engine)
     records = [
         {
             "path": paths[i],
@@ -122,8 +164,7 @@ def run(args) -> int:
         for i, t in zip(out.indices, out.top_k)
     ]
     if args.out is not None:
-        render = render_jsonl if args.out.suffix.lower() == ".jsonl" else render_csv
-        atomic_write_bytes(args.out, render(records))
+        atomic_write_bytes(args.out, RENDER[args.out.suffix.lower()](records))
     if args.json:
         print(json.dumps(records, indent=2, ensure_ascii=False))
     elif args.out is not None:

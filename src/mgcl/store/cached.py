@@ -80,6 +80,38 @@ def _batches(items: list, size: int) -> Iterator[list]:
         yield items[i : i + size]
 
 
+def lookup(
+    sources: Sequence,
+    get: Callable[[str], object | None] | None = None,
+    progress: Callable[[int], None] | None = None,
+    key: Callable[[object], str] = source_digest,
+) -> tuple[CachedRun, dict[int, str], list[int]]:
+    """The first step of every engine: each source's cache key and the cache hits.
+
+    Returns ``(run, keys, todo)``: ``run`` holds the hits (``values[i]``) and the sources whose
+    key could not be computed (``errors[i]``, e.g. a missing file); ``keys[i]`` is source i's
+    key; ``todo`` lists, in order, the sources still to compute. ``progress(n)`` hears each
+    hit and error."""
+    res = CachedRun(values=[None] * len(sources))
+    keys: dict[int, str] = {}
+    todo: list[int] = []
+    for i, src in enumerate(sources):
+        try:
+            keys[i] = key(src)
+        except AudioError as exc:
+            res.errors[i] = str(exc)
+            tick(progress, 1)
+            continue
+        hit = get(keys[i]) if get is not None else None
+        if hit is not None:
+            res.values[i] = hit
+            res.cache_hits += 1
+            tick(progress, 1)
+        else:
+            todo.append(i)
+    return res, keys, todo
+
+
 def map_cached(
     sources: Sequence,
     sample_rate: int,
@@ -107,23 +139,7 @@ def map_cached(
     The one cached-batch loop of the project: embeddings and captions use it.
     """
     t0 = time.perf_counter()
-    res = CachedRun(values=[None] * len(sources))
-    keys: dict[int, str] = {}
-    todo: list[int] = []
-    for i, src in enumerate(sources):
-        try:
-            keys[i] = key(src)
-        except AudioError as exc:
-            res.errors[i] = str(exc)
-            tick(progress, 1)
-            continue
-        hit = get(keys[i]) if get is not None else None
-        if hit is not None:
-            res.values[i] = hit
-            res.cache_hits += 1
-            tick(progress, 1)
-        else:
-            todo.append(i)
+    res, keys, todo = lookup(sources, get, progress, key)
 
     def decode(batch: list[int]) -> list[tuple[int, np.ndarray | AudioError]]:
         out = []
