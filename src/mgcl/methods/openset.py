@@ -113,8 +113,8 @@ def background_threshold(background: torch.Tensor, reject: float = ACCEPT) -> fl
     if len(s) == 0:
         raise MgclError("no background score to set a threshold on")
     k = math.ceil(reject * len(s) - 1e-9)  # how many must be rejected
-    if k >= len(s):
-        return float(np.nextafter(s[-1], np.inf))
+    if k >= len(s):  # the next float32 above the largest (scores are float32: compared in it)
+        return float(np.nextafter(np.float32(s[-1]), np.float32(np.inf)))
     return float((s[k - 1] + s[k]) / 2) if k > 0 else 0.0
 
 
