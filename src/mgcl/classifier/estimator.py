@@ -326,7 +326,7 @@ class FewShotAudioClassifier(BaseEstimator):
         final_bg = method.logits(background) if background is not None and held is None else None
         rejection = choose_threshold(reject, float(t), held, final_bg)
         if reject == "auto":
-            log.info("open-set threshold: %s (%s)", rejection.threshold, rejection.how)
+            log.debug("open-set threshold: %s (%s)", rejection.threshold, rejection.how)
         self.method_ = method
         self.temperature_ = float(t)
         self.calibration_ = how

@@ -162,7 +162,11 @@ def run(args) -> int:
         f"methods {', '.join(s.label for s in specs)}, shots {', '.join(map(str, shots))}, "
         f"{args.seeds} seed{'s' if args.seeds != 1 else ''}"
         + (f", test fold{'s' if len(shown) > 1 else ''} {', '.join(shown)}" if shown else "")
-        + (f", open set: {args.open_set} classes held out per seed" if args.open_set else "")
+        + (
+            f", open set: {args.open_set} class{'es' if args.open_set != 1 else ''} held out per seed"
+            if args.open_set
+            else ""
+        )
         + f" (chance {100.0 / len(dataset.classes):.1f}%)",
         flush=True,
     )

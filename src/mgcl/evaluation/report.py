@@ -233,7 +233,10 @@ def protocol_line(doc: Mapping) -> str:
     if p.get("open_set"):
         u = p["open_set"].get("unknown_classes")
         p = {**p, "open_set": None}
-        return protocol_line({**doc, "protocol": p}) + f", open set: {u} classes held out of the support per seed"
+        return (
+            protocol_line({**doc, "protocol": p})
+            + f", open set: {u} class{'es' if u != 1 else ''} held out of the support per seed"
+        )
     if folds:
         return f"full-way, {len(folds)} fold{'s' if len(folds) != 1 else ''} x {seeds} seeds"
     if p.get("test_fold") is not None:
