@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from mgcl.errors import MgclError
+from mgcl.evaluation import protocols
 from mgcl.evaluation.protocols import (
     Protocol,
     RunResult,
@@ -131,10 +132,29 @@ def test_full_way_open_set_rows_report_and_markdown():
 def test_protocol_checks_open_set():
     _, labels, folds = dataset(n_classes=6)
     Protocol("full-way", (2,), 2, ("1",), open_set=2).check(labels, folds)
-    with pytest.raises(MgclError, match="full-way protocol only"):
-        Protocol("episodes", (1,), episodes=2, open_set=1).check(labels, folds)
     with pytest.raises(MgclError, match=r"^--open-set must be an integer from 1 to 4"):
         Protocol("full-way", (2,), 1, open_set=5).check(labels, folds)
     rows = Protocol("full-way", (2,), 2, ("1",), open_set=2).support_rows(labels, folds)
     y, _ = encode_labels(labels)
     assert not np.isin(y[rows], np.intersect1d(unknown_classes(6, 2, 0), unknown_classes(6, 2, 1))).any()
+
+
+def test_open_set_episodes_add_unknown_classes_and_keep_closed_set_draws():
+    feats, labels, folds = dataset(n_classes=6, n_per_class=8, folds=4)
+    y, classes = encode_labels(labels)
+    closed = list(protocols.episode_tasks(y, 3, 2, 2, 6, seed=1, folds=folds))
+    opened = list(protocols.episode_tasks(y, 3, 2, 2, 6, seed=1, folds=folds, open_set=2))
+    for ep in opened:
+        assert len(ep.ways) == 3 and len(ep.unknown) == 2 and not np.isin(ep.unknown, ep.ways).any()
+        assert not np.isin(y[ep.support], ep.unknown).any() and np.isin(y[ep.query], ep.unknown).sum() == 4
+    assert any(not np.array_equal(a.ways, b.ways) for a, b in zip(closed, opened))
+    again = list(protocols.episode_tasks(y, 3, 2, 2, 6, seed=1, folds=folds))  # U = 0: the closed-set draws
+    assert all(np.array_equal(a.support, b.support) and b.unknown is None for a, b in zip(closed, again))
+    p = Protocol("episodes", (2,), ways=3, queries=2, episodes=4, open_set=2)
+    p.check(labels, folds)
+    runs, _ = p.run(feats, labels, SPECS[:1], folds)
+    assert len(runs) == 4 and all(r.n_unknown == 4 and r.auroc is not None for r in runs)
+    doc = {"dataset": "toy", "protocol": p.describe("folds", folds, classes), "results": summarise(runs)}
+    assert "held out of the support per episode" in dataset_markdown(doc)
+    with pytest.raises(MgclError, match=r"^--open-set must be an integer from 1 to 3 with --ways 3"):
+        Protocol("episodes", (2,), ways=3, queries=2, episodes=4, open_set=4).check(labels, folds)

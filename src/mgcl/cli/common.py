@@ -291,15 +291,16 @@ def add_descriptions(p: argparse.ArgumentParser) -> None:
 
 
 def add_open_set(p: argparse.ArgumentParser) -> None:
-    """``--open-set U`` of evaluate and benchmark (full-way protocol)."""
+    """``--open-set U`` of evaluate and benchmark."""
     p.add_argument(
         "--open-set",
         type=int,
         default=0,
         metavar="U",
-        help="open-set protocol (full-way): hold U classes (drawn per seed) out of the support and "
-        "add their query clips as unknown; reports closed-set accuracy, AUROC known vs unknown "
-        "and accuracy at the threshold chosen on the support (default 0: closed set)",
+        help="open-set protocol: hold U classes out of the support (full-way: drawn per seed; "
+        "episodes: U more classes per episode) and add their query clips as unknown; reports "
+        "closed-set accuracy, AUROC known vs unknown and accuracy at the threshold chosen on the "
+        "support (default 0: closed set)",
     )
 
 

@@ -514,13 +514,15 @@ def full_way(
 # ----------------------------------------------------------------------------- episodes
 @dataclass
 class Episode:
-    """One N-way K-shot task: class codes (sorted), support and query row indices."""
+    """One N-way K-shot task: class codes (sorted), support and query row indices; with the
+    open set, ``unknown``: the class codes whose clips are queries only (sorted)."""
 
     index: int
     fold: str | None
     ways: np.ndarray
     support: np.ndarray
     query: np.ndarray
+    unknown: np.ndarray | None = None
 
 
 def _pools(n: int, folds, splits, test_folds) -> tuple[list[str | None], Callable[[str | None], tuple]]:
@@ -587,16 +589,27 @@ def sample_episode(
     n_classes: int | None = None,
     index: int = 0,
     fold: str | None = None,
+    open_set: int = 0,
 ) -> Episode:
     """Draw ``ways`` distinct classes among those eligible, then per class ``queries`` query
-    clips from ``query_pool`` and ``shots`` support clips from ``support_pool`` minus them."""
+    clips from ``query_pool`` and ``shots`` support clips from ``support_pool`` minus them.
+
+    ``open_set`` = U > 0: ``ways + U`` classes are drawn and given queries, then U of them
+    (drawn before any support) are unknown: queries only, no support. With U = 0 the draws
+    are exactly those of the closed set."""
     n_classes = int(y.max()) + 1 if n_classes is None else n_classes
     eligible = _eligible(y, support_pool, query_pool, shared, shots, queries, n_classes)
-    if len(eligible) < ways:
-        raise _too_few(y, ways, shots, queries, fold, n_classes, support_pool, query_pool, shared)
-    chosen = np.sort(rng.choice(eligible, size=ways, replace=False))
+    if len(eligible) < ways + open_set:
+        raise _too_few(y, ways + open_set, shots, queries, fold, n_classes, support_pool, query_pool, shared)
+    chosen = np.sort(rng.choice(eligible, size=ways + open_set, replace=False))
     # every query before any support: the classes and queries do not depend on K
     qry = [rng.choice(query_pool[y[query_pool] == c], size=queries, replace=False) for c in chosen]
+    unknown = None
+    if open_set:
+        unknown = np.sort(rng.choice(chosen, size=open_set, replace=False))
+        keep = ~np.isin(chosen, unknown)
+        all_qry, chosen = np.concatenate(qry), chosen[keep]
+        qry = [q for q, k in zip(qry, keep) if k]
     sup = [
         rng.choice(
             np.setdiff1d(support_pool[y[support_pool] == c], q),  # disjoint even in one pool
@@ -605,6 +618,8 @@ def sample_episode(
         )
         for c, q in zip(chosen, qry)
     ]
+    if unknown is not None:
+        return Episode(index, fold, chosen, np.concatenate(sup), all_qry, unknown)
     return Episode(index, fold, chosen, np.concatenate(sup), np.concatenate(qry))
 
 
@@ -619,11 +634,13 @@ def episode_tasks(
     splits: Sequence[str | None] | None = None,
     test_folds: Sequence[str] | None = None,
     n_classes: int | None = None,
+    open_set: int = 0,
 ):
     """Yield the ``n_episodes`` episodes of one shot count (deterministic in ``seed``).
 
     Episode e uses its own generator ``default_rng([seed, e])`` and draws classes and queries
-    before the support, so it holds the same classes and queries for every K.
+    before the support, so it holds the same classes and queries for every K (and, with
+    ``open_set`` = U, U more classes whose queries are unknown: :func:`sample_episode`).
     """
     check_episode_args(ways, shots, queries, n_episodes)
     n_classes = int(y.max()) + 1 if n_classes is None else n_classes
@@ -643,6 +660,7 @@ def episode_tasks(
             n_classes,
             e,
             fold,
+            open_set,
         )
 
 
@@ -673,15 +691,22 @@ def episodes(
     progress: Progress | None = None,
     views: ViewCache | None = None,
     calibrate: bool | None = None,
+    open_set: int = 0,
 ) -> tuple[list[RunResult], list[str]]:
-    """N-way K-shot episodes (see the module docstring). Returns the runs (one per method,
-    shot count and episode) and the sorted class names."""
+    """N-way K-shot episodes (see the module docstring); ``open_set`` = U adds U classes per
+    episode whose Q queries each are unknown. Returns the runs (one per method, shot count
+    and episode) and the sorted class names."""
     specs = _specs(methods)
     y, classes = encode_labels(labels)
     runs: list[RunResult] = []
     for k in shots:
-        for ep in episode_tasks(y, ways, int(k), queries, n_episodes, seed, folds, splits, test_folds, len(classes)):
+        tasks = episode_tasks(
+            y, ways, int(k), queries, n_episodes, seed, folds, splits, test_folds, len(classes), open_set
+        )
+        for ep in tasks:
             local = np.searchsorted(ep.ways, y)  # global code -> 0..N-1 (for rows of the episode)
+            if ep.unknown is not None:  # the unknown classes' queries are -1
+                local = np.where(np.isin(y, ep.ways), local, -1)
             torch_seed = seed * 1_000_003 + ep.index
             for r in fit_and_score(
                 specs,
@@ -699,6 +724,7 @@ def episodes(
             ):
                 r.seed = seed
                 r.predictions = ep.ways[r.predictions]
+                r.unknown_classes = None if ep.unknown is None else ep.unknown.copy()
                 r.fold, r.episode, r.targets, r.ways = ep.fold, ep.index, y[ep.query].copy(), ep.ways.copy()
                 runs.append(r)
     return runs, classes
@@ -739,10 +765,15 @@ class Protocol:
             for k in self.shots:
                 check_episode_args(self.ways, k, self.queries, self.episodes)
         y, classes = check_shots_and_classes(labels, self.shots)
-        if self.open_set:
-            if self.name != "full-way":
-                raise MgclError("--open-set is implemented for the full-way protocol only")
+        if self.open_set and self.name == "full-way":
             unknown_classes(len(classes), self.open_set, 0)
+        elif self.open_set:
+            u = self.open_set
+            if int(u) != u or u < 1 or self.ways + u > len(classes):
+                raise MgclError(
+                    f"--open-set must be an integer from 1 to {len(classes) - self.ways} with --ways {self.ways} "
+                    f"(the data has {len(classes)} classes), got {u}"
+                )
         for k in self.shots:
             if self.name == "full-way":
                 for sd in range(self.seeds if self.open_set else 1):  # another seed holds other classes out
@@ -754,7 +785,7 @@ class Protocol:
             # one episode per test fold exercises every pool
             n = min(self.episodes, len(order))
             for _ in episode_tasks(
-                y, self.ways, int(k), self.queries, n, 0, folds, splits, self.test_folds, len(classes)
+                y, self.ways, int(k), self.queries, n, 0, folds, splits, self.test_folds, len(classes), self.open_set
             ):
                 pass
 
@@ -784,6 +815,7 @@ class Protocol:
                     splits,
                     self.test_folds,
                     len(classes),
+                    self.open_set,
                 )
             ]
         return np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=int)
@@ -839,6 +871,7 @@ class Protocol:
             progress=progress,
             views=views,
             calibrate=self.calibrate,
+            open_set=self.open_set,
         )
 
     def describe(self, kind: str, folds=None, classes: Sequence[str] | None = None) -> dict:
@@ -888,17 +921,23 @@ class Protocol:
             )
         out["model_selection"] = "inside the support set only (the query labels are never seen)"
         if self.open_set:
+            held_out = (
+                "classes drawn per seed (the same for every K and test fold), absent from the support; every "
+                "clip of theirs in the query pool is an unknown query"
+                if self.name == "full-way"
+                else "more classes drawn per episode (the same for every K), absent from the support; their "
+                "Q query clips each are unknown queries"
+            )
             out["open_set"] = {
                 "unknown_classes": int(self.open_set),
-                "held_out": "classes drawn per seed (the same for every K and test fold), absent from "
-                "the support; every clip of theirs in the query pool is an unknown query",
+                "held_out": held_out,
                 "score": "max calibrated probability, softmax(logits / T), T fitted on the support",
                 "threshold": "reject='auto' chosen on the support only: accepts 95 % of the held-out "
                 "support clips (leave-one-shot-out); with 1 shot nothing is rejected",
                 "accuracy": "closed-set: known queries only; open_accuracy: all queries at the threshold, "
                 "a rejected unknown query counts as correct",
             }
-            if classes is not None:
+            if classes is not None and self.name == "full-way":
                 out["open_set"]["held_out_per_seed"] = {
                     str(sd): [classes[c] for c in unknown_classes(len(classes), self.open_set, sd)]
                     for sd in range(self.seeds)

@@ -221,6 +221,13 @@ def protocol_line(doc: Mapping) -> str:
     """'full-way, 5 folds x 3 seeds' / '5-way episodes (600, 15 queries per class)'."""
     p = doc.get("protocol", {}) or {}
     name = p.get("name", "full-way")
+    if p.get("open_set"):
+        u = p["open_set"].get("unknown_classes")
+        per = "episode" if name == "episodes" else "seed"
+        return (
+            protocol_line({**doc, "protocol": {**p, "open_set": None}})
+            + f", open set: {u} class{'es' if u != 1 else ''} held out of the support per {per}"
+        )
     if name == "episodes":
         folds = p.get("test_folds")
         where = f", test folds {', '.join(folds)}" if folds else ""
@@ -230,13 +237,6 @@ def protocol_line(doc: Mapping) -> str:
         )
     seeds = p.get("seeds")
     folds = p.get("test_folds")
-    if p.get("open_set"):
-        u = p["open_set"].get("unknown_classes")
-        p = {**p, "open_set": None}
-        return (
-            protocol_line({**doc, "protocol": p})
-            + f", open set: {u} class{'es' if u != 1 else ''} held out of the support per seed"
-        )
     if folds:
         return f"full-way, {len(folds)} fold{'s' if len(folds) != 1 else ''} x {seeds} seeds"
     if p.get("test_fold") is not None:
