@@ -62,11 +62,11 @@ def test_score_open_set_on_paper():
     conf = logits.softmax(1).max(1).values.numpy()  # .98 .98 .52 .95
     score_open_set(run, logits, pred, y, 1.0, 0.9)
     # accepted: 0, 1, 3; right: q0 (accepted and right), q2 (rejected unknown)
-    assert run.open_accuracy == 50.0 and run.n_unknown == 2
+    assert run.open_accuracy == 50.0 and run.n_unknown == 2 and run.no_reject_accuracy == 25.0
     assert run.known_accept == 100.0 and run.unknown_reject == 50.0
     assert run.auroc == pytest.approx(100.0 * np.mean([c > u for c in conf[:2] for u in conf[2:]]))
     score_open_set(run, logits, pred, y, 1.0, None)  # nothing rejected
-    assert run.open_accuracy == 25.0 and run.unknown_reject == 0.0 and run.threshold is None
+    assert run.open_accuracy == run.no_reject_accuracy == 25.0 and run.unknown_reject == 0.0 and run.threshold is None
 
 
 def test_threshold_is_chosen_without_query_data():
@@ -118,7 +118,7 @@ def test_full_way_open_set_rows_report_and_markdown():
     assert one["threshold_mean"] is None and one["unknown_reject_mean"] == 0.0
     assert "3-shot AUROC" in format_open_set_table(rows)
     table = open_set_table(rows)
-    assert "| 3-shot closed | 3-shot AUROC | 3-shot acc@τ |" in table.splitlines()[0].replace("1-shot closed | ", "")
+    assert "| 3-shot closed | 3-shot AUROC | 3-shot acc@τ | 3-shot acc, no τ |" in table.splitlines()[0]
     protocol = Protocol("full-way", (1, 3), 2, ("1",), open_set=2)
     doc = {"dataset": "toy", "n_classes": 6, "protocol": protocol.describe("folds", folds, classes), "results": rows}
     assert doc["protocol"]["open_set"]["held_out_per_seed"]["0"] == [classes[c] for c in unknown_classes(6, 2, 0)]

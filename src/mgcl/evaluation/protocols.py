@@ -123,6 +123,7 @@ class RunResult:
     n_unknown: int = 0
     auroc: float | None = None  # known vs unknown queries on the calibrated top probability
     open_accuracy: float | None = None  # all queries at the threshold (rejected unknown = correct)
+    no_reject_accuracy: float | None = None  # all queries, nothing rejected (every unknown one wrong)
     threshold: float | None = None  # chosen on the support; None: nothing rejected (one shot)
     known_accept: float | None = None  # known queries accepted
     unknown_reject: float | None = None  # unknown queries rejected
@@ -334,7 +335,8 @@ def score_open_set(
     (Q,), the labels (Q,) with -1 for unknown queries, the temperature and the threshold
     (None: nothing rejected). With ``s = max softmax(z / T)`` and accepted = ``s >= τ``:
     ``auroc = AUROC(s of known, s of unknown)``; ``open_accuracy`` = mean over all queries of
-    [known: accepted and right; unknown: rejected] (percent)."""
+    [known: accepted and right; unknown: rejected] (percent); ``no_reject_accuracy`` the same
+    with nothing rejected (the baseline rejection has to beat)."""
     known = y_query >= 0
     conf = max_probability(logits, temperature).numpy()
     accepted = np.ones(len(conf), dtype=bool) if threshold is None else conf >= threshold
@@ -343,6 +345,7 @@ def score_open_set(
     run.n_unknown = int((~known).sum())
     run.auroc = None if auc is None else 100.0 * auc
     run.open_accuracy = 100.0 * float(right.mean())
+    run.no_reject_accuracy = 100.0 * float((known & (pred == y_query)).mean())
     run.threshold = threshold
     run.known_accept = 100.0 * float(accepted[known].mean()) if known.any() else None
     run.unknown_reject = 100.0 * float((~accepted[~known]).mean()) if (~known).any() else None

@@ -183,17 +183,17 @@ def has_open_set(results: Sequence[dict]) -> bool:
 
 
 def open_set_table(results: Sequence[dict]) -> str:
-    """Methods as rows; per K three columns: closed-set accuracy, AUROC known vs unknown and
-    accuracy on all queries at the threshold, cells ``mean ± std`` (2 decimals, as in the
-    JSON); the best mean of each column in bold; '' when no row carries them. (Headers do not
-    end in ``-shot``.)"""
+    """Methods as rows; per K four columns: closed-set accuracy, AUROC known vs unknown,
+    accuracy on all queries at the threshold and without rejection, cells ``mean ± std`` (2
+    decimals, as in the JSON); the best mean of each column in bold; '' when no row carries
+    them. (Headers do not end in ``-shot``.)"""
     rows_in = [r for r in results if r.get("open_accuracy_mean") is not None]
     if not rows_in:
         return ""
     methods = list(dict.fromkeys(r["method"] for r in rows_in))
     shots = sorted({r["shots"] for r in rows_in})
     cells = {(r["method"], r["shots"]): r for r in rows_in}
-    keys = (("accuracy", "closed"), ("auroc", "AUROC"), ("open_accuracy", "acc@τ"))
+    keys = (("accuracy", "closed"), ("auroc", "AUROC"), ("open_accuracy", "acc@τ"), ("no_reject_accuracy", "acc, no τ"))
     best = {}
     for k in shots:
         for key, _ in keys:
@@ -289,7 +289,8 @@ def dataset_markdown(doc: Mapping, level: int = 2, images: Mapping[str, str] | N
             "",
             "Open set (%): closed-set accuracy on the known queries; AUROC of known vs unknown queries "
             "on the calibrated top probability; accuracy on all queries at the threshold chosen on the "
-            "support (a rejected unknown query is correct; with one shot nothing is rejected). "
+            "support (a rejected unknown query is correct; with one shot nothing is rejected) and "
+            "without any rejection (every unknown query wrong). "
             "Mean ± std" + (f"; held out: {names}." if names else "."),
             "",
             opened,

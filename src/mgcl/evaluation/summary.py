@@ -107,11 +107,12 @@ def _mean_std(values: Sequence[float | None]) -> tuple[float | None, float | Non
 def open_set_fields(group: Sequence) -> dict:
     """The open-set columns of one (method, shots) row, over its runs: ``n_unknown`` (unknown
     queries per run), ``auroc_mean/std`` (known vs unknown, percent), ``open_accuracy_mean/std``
-    (all queries at the threshold), ``known_accept_mean`` and ``unknown_reject_mean``
+    (all queries at the threshold), ``no_reject_accuracy_mean/std`` (all queries, nothing
+    rejected: every unknown query wrong), ``known_accept_mean`` and ``unknown_reject_mean``
     (percent), ``threshold_mean`` (over the runs that reject; None when none does) and
     ``rejecting_runs`` (how many runs had a threshold). ``accuracy_*`` is then closed-set."""
     out = {"n_unknown": int(np.mean([r.n_unknown for r in group]))}
-    for key in ("auroc", "open_accuracy"):
+    for key in ("auroc", "open_accuracy", "no_reject_accuracy"):
         out[f"{key}_mean"], out[f"{key}_std"] = _mean_std([getattr(r, key) for r in group])
     out["known_accept_mean"] = mean_or_none([r.known_accept for r in group])
     out["unknown_reject_mean"] = mean_or_none([r.unknown_reject for r in group])
