@@ -264,7 +264,8 @@ def dataset_markdown(doc: Mapping, level: int = 2, images: Mapping[str, str] | N
             f"Backbone `{doc.get('backbone')}` · {protocol_line(doc)} · {doc.get('n_clips', '?')} clips, "
             f"{n_classes} classes{chance}."
         ),
-        f"Accuracy (%), mean ± {spread}; best per column in **bold**.",
+        ("Closed-set accuracy (%) on the queries of the known classes" if has_open_set(results) else "Accuracy (%)")
+        + f", mean ± {spread}; best per column in **bold**.",
         "",
         markdown_table(split_results(results)[0]),
     ]
