@@ -8,6 +8,7 @@ import warnings
 
 import numpy as np
 import pytest
+import soundfile as sf
 import torch
 
 from mgcl.classifier.estimator import FewShotAudioClassifier
@@ -17,7 +18,7 @@ from mgcl.methods.calibration import CALIBRATION_FOLDS, support_temperature
 from mgcl.methods.registry import build_method
 from mgcl.types import AudioFeatures
 from tests.classifier.test_estimator import FAST, ROUND_TRIP, accepted
-from tests.conftest import CountingBackbone
+from tests.conftest import CountingBackbone, tone
 from tests.methods._synth import DIM, centres, make_features
 
 KNOWN = ["alarm", "bell", "engine", "siren"]  # classes 0..3 of the centres; class 4 is never in the support
@@ -170,3 +171,23 @@ def test_no_warning_without_background(toy):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         clf_for("prototype", reject="auto").fit_features(toy["support"], toy["labels"])
+
+
+def test_fit_on_audio_with_background_pairs(tmp_path):
+    """fit(X, y, background=...) embeds the background clips (paths or (waveform, sr) pairs)."""
+    files, labels = [], []
+    for name, freq in (("alarm", 400), ("engine", 1200), ("siren", 2000)):
+        for i in range(3):
+            p = tmp_path / f"{name}_{i}.wav"
+            sf.write(p, tone(freq * (1 + 0.03 * i), 1.0, 8000, seed=i), 8000)
+            files.append(str(p))
+            labels.append(name)
+    noise = [(tone(3600.0 * (1 - 0.02 * i), 1.0, 8000, seed=i), 8000) for i in range(3)]
+    clf = FewShotAudioClassifier(backbone=CountingBackbone(), method="prototype", store=False, reject="auto")
+    clf.fit(files, labels, background=noise)
+    assert "3 background clips" in clf.reject_how_ and clf.reject_stats_["background_rejected"] == 1.0
+    assert clf.predict(noise[:1]) == ["unknown"] and clf.predict(files[:1]) == [labels[0]]
+    with pytest.warns(UserWarning, match="used only with reject='auto'"):
+        FewShotAudioClassifier(backbone=CountingBackbone(), method="prototype", store=False).fit(
+            files, labels, background=noise
+        )

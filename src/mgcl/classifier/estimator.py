@@ -252,7 +252,9 @@ class FewShotAudioClassifier(BaseEstimator):
             bb = self.get_backbone()
             views = ViewCache(bb, X, self._feature_store(bb), self.batch_size).views(range(len(X)), names)
         bg = None
-        if background is not None:
+        if background is not None and check_reject(self.reject) != "auto":
+            warnings.warn("background clips are used only with reject='auto': ignored", stacklevel=2)
+        elif background is not None:
             bg = self.embed(background, what="background clips")
         return self.fit_features(feats, labels, views=views, names=clip_names, background=bg)
 
