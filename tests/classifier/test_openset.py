@@ -17,11 +17,21 @@ from mgcl.errors import MgclError
 from mgcl.methods.calibration import CALIBRATION_FOLDS, support_temperature
 from mgcl.methods.registry import build_method
 from mgcl.types import AudioFeatures
+from mgcl.util.threads import torch_threads
 from tests.classifier.test_estimator import FAST, ROUND_TRIP, accepted
 from tests.conftest import CountingBackbone, tone
 from tests.methods._synth import DIM, centres, make_features
 
 KNOWN = ["alarm", "bell", "engine", "siren"]  # classes 0..3 of the centres; class 4 is never in the support
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """The fits here are tiny: one torch thread (as the pipeline's fits use) keeps them fast on
+    a busy machine, where several threads per process fight over the cores (38 s against 1 s
+    for mgcl_f's test measured on 2 loaded cores)."""
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="module")
