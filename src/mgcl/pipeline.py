@@ -30,6 +30,7 @@ from mgcl.evaluation.protocols import Protocol, RunResult
 from mgcl.evaluation.specs import MethodSpec, method_specs, view_requests
 from mgcl.evaluation.summary import method_timing, summarise
 from mgcl.methods.base import encode_labels
+from mgcl.methods.openset import UNKNOWN_LABEL, check_reject
 from mgcl.methods.registry import build_method, method_class
 from mgcl.store.cached import CachedRun
 from mgcl.store.captions import CaptionCache, caption_sources
@@ -188,6 +189,7 @@ class FitReport:
     views: ViewCache | None = None
     n_views: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
+    background: CachedRun | None = None  # the background clips' embedding, when given
 
 
 def fit_classifier(
@@ -204,11 +206,17 @@ def fit_classifier(
     captioner: str | None = None,
     device=None,
     backbone_options: dict | None = None,
+    reject: str | float | None = None,
+    unknown_label: str = UNKNOWN_LABEL,
+    background: Sequence = (),
 ) -> FitReport:
     """Embed the support (and the audio views the method trains on) and fit a classifier.
 
     Every support file must embed: a support set silently missing clips is worse than an
-    error, so any failure raises one line naming the files (and nothing is fitted)."""
+    error, so any failure raises one line naming the files (and nothing is fitted).
+    ``reject`` / ``unknown_label``: open-set rejection (:class:`FewShotAudioClassifier`);
+    ``background``: clips of "nothing of interest" (files / pairs) that ``reject="auto"``
+    learns to reject; they must all embed too."""
     labels = [str(v) for v in labels]
     params = dict(params or {})
     view_names = build_method(method, params).view_names()  # bad method / parameter: fail now
@@ -232,6 +240,21 @@ def fit_classifier(
             f"fitted (fix or remove them): {shown}{more}",
             res.errors,
         )
+    bg_run, bg = None, None
+    if len(background):
+        if check_reject(reject) != "auto":
+            raise MgclError("background clips are used only to choose the threshold of --reject auto: add it")
+        bg_run = embed(backbone, background, store_dir, batch_size, desc="embedding background")
+        if bg_run.errors:
+            shown = "; ".join(bg_run.errors[i] for i in sorted(bg_run.errors)[:3])
+            err = InputsFailed(
+                f"{len(bg_run.errors)} of {len(background)} background file(s) could not be embedded; no model "
+                f"fitted (fix or remove them): {shown}",
+                bg_run.errors,
+            )
+            err.what = "background"  # which inputs failed, for the front end's message
+            raise err
+        bg = bg_run.stacked()
     t2 = time.perf_counter()
     cache = support_views(
         backbone, sources, [MethodSpec(method, method, params)], range(len(sources)), store_dir, batch_size
@@ -246,9 +269,11 @@ def fit_classifier(
         store=False if store_dir is None else store_dir,
         batch_size=batch_size,
         descriptions=desc,
+        reject=reject,
+        unknown_label=unknown_label,
     )
     with torch_threads(FIT_THREADS):
-        clf.fit_features(res.stacked(), labels, text=text, views=views, names=[str(s) for s in sources])
+        clf.fit_features(res.stacked(), labels, text=text, views=views, names=[str(s) for s in sources], background=bg)
     t4 = time.perf_counter()
     return FitReport(
         clf,
@@ -257,18 +282,22 @@ def fit_classifier(
         cache,
         0 if views is None else len(views),
         {"text": t1 - t0, "embed": t2 - t1, "views": t3 - t2, "fit": t4 - t3},
+        background=bg_run,
     )
 
 
 @dataclass
 class Predictions:
-    """Per input that embedded: its index and top-k ``[(label, probability), ...]``; the
-    inputs that failed in ``errors`` (index -> one-line reason)."""
+    """Per input that embedded: its index, top-k ``[(label, probability), ...]`` (classes
+    only) and its predicted label (``labels``: the top class, or the classifier's unknown
+    label when the clip is rejected); the inputs that failed in ``errors`` (index -> one-line
+    reason)."""
 
     indices: list[int]
     top_k: list[list[tuple[str, float]]]
     errors: dict[int, str]
     embedded: CachedRun
+    labels: list[str] | None = None
 
 
 def predict(
@@ -286,8 +315,10 @@ def predict(
         raise MgclError(f"top-k must be at least 1, got {top_k}")
     res = embed(classifier.get_backbone(), sources, store_dir, batch_size, desc="embedding queries", engine=engine)
     good = res.ok
-    top = classifier.top_k_features(res.stacked(good), int(top_k)) if good else []
-    return Predictions(good, top, dict(res.errors), res)
+    feats = res.stacked(good) if good else None
+    top = classifier.top_k_features(feats, int(top_k)) if good else []
+    labels = classifier.predict_features(feats) if good else []
+    return Predictions(good, top, dict(res.errors), res, labels)
 
 
 # ----------------------------------------------------------------------------- evaluation
@@ -419,7 +450,7 @@ def evaluate(
     seconds = {"embed": t1 - t0, "text": t2 - t1, "views": t3 - t2, "evaluate": t4 - t3, "total": t4 - t0}
     doc = {
         **results_header(backbone, dataset, len(ok), classes, specs),
-        "protocol": protocol.describe(dataset.protocol, folds),
+        "protocol": protocol.describe(dataset.protocol, folds, classes),
         "results": summarise(runs),
         "timing": run_timing(res, seconds, runs, views),
     }

@@ -82,13 +82,13 @@ def run(monkeypatch, labels, methods, text):
     protocol builds them, and also the fits a method makes internally (e.g. mgcl_f's
     linear-probe initialisation): ``fits`` rows are (name, nesting depth, support, labels,
     text, calibrating). ``calibrating``: the fit is one of the calibration's
-    leave-one-shot-out fits (inside ``support_temperature``); ``fitted`` and ``predicts``
+    leave-one-shot-out fits (inside ``held_out_fits``); ``fitted`` and ``predicts``
     hold the protocol's own fits and query logits only.
     """
     feats, _, folds, _ = dataset()
     fitted, fits, predicts = [], [], []
     fit, logits = Method.fit, Method.logits
-    support_temperature = protocols.support_temperature
+    held_out_fits = protocols.held_out_fits
     depth, calibrating = [0], [False]
 
     def fit_wrapper(self, support, labels_, text=None, n_classes=None, views=None):
@@ -110,14 +110,14 @@ def run(monkeypatch, labels, methods, text):
     def temperature_wrapper(*args, **kwargs):
         calibrating[0] = True
         try:
-            return support_temperature(*args, **kwargs)
+            return held_out_fits(*args, **kwargs)
         finally:
             calibrating[0] = False
 
     with monkeypatch.context() as mp:
         mp.setattr(Method, "fit", fit_wrapper)
         mp.setattr(Method, "logits", logits_wrapper)
-        mp.setattr(protocols, "support_temperature", temperature_wrapper)
+        mp.setattr(protocols, "held_out_fits", temperature_wrapper)
         specs = [MethodSpec(n, n, PARAMS.get(n, {})) for n in methods]
         runs, classes = full_way(feats, labels, specs, SHOTS, SEEDS, folds, test_folds=[TEST_FOLD], text=text)
     return runs, classes, fitted, fits, predicts

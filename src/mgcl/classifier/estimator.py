@@ -28,6 +28,17 @@ log-likelihood. ``predict_proba`` and ``top_k`` give ``softmax(logits / T)``, so
 probabilities of different methods mean the same thing; predictions (the argmax) do not
 change. With one clip per class, or ``calibrate=False``, ``T = 1``.
 
+**Open set ("none of these").** With ``reject`` set, a clip whose calibrated probability
+of its best class is below a threshold gets ``unknown_label`` instead of a class
+(:mod:`mgcl.methods.openset`): ``reject=0.6`` sets it; ``reject="auto"`` chooses it on the
+support alone from the same leave-one-shot-out fits as the temperature (it accepts 95 % of
+the held-out support clips; with ``background`` clips of "nothing of interest" given to
+``fit``, it best separates the two; with one clip per class and no background it rejects
+nothing). ``predict`` answers ``unknown_label`` below it; ``predict_proba`` and ``top_k``
+still give the class probabilities (``top_k`` of a rejected clip lists the classes it was
+nearest to). The threshold is ``reject_threshold_`` (None: nothing rejected), saved with
+the model.
+
 **Feature store.** Embeddings are cached by audio content in the same folder as the
 command line's: ``$MGCL_STORE``, else ``~/.cache/mgcl/features`` (``store=None``, the
 default); ``store=<folder>`` uses another one and ``store=False`` caches nothing.
@@ -41,6 +52,7 @@ the model was loaded with ``strict_backbone=False``, which downgrades it to a wa
 
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 from collections import Counter
@@ -56,11 +68,14 @@ from mgcl.backbones import available_backbones, get_backbone
 from mgcl.classifier import persistence
 from mgcl.errors import MgclError, NotFittedError
 from mgcl.methods.base import encode_labels
-from mgcl.methods.calibration import CALIBRATION_FOLDS, calibrated_probabilities, support_temperature
+from mgcl.methods.calibration import CALIBRATION_FOLDS, calibrated_probabilities, fit_temperature, held_out_fits
+from mgcl.methods.openset import UNKNOWN_LABEL, check_reject, choose_threshold
 from mgcl.methods.registry import build_method
 from mgcl.store.features import FeatureStore, ViewCache, default_store_dir, embed_sources
 from mgcl.text.prompts import class_text_features
 from mgcl.types import AudioFeatures
+
+log = logging.getLogger(__name__)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -117,13 +132,19 @@ class FewShotAudioClassifier(BaseEstimator):
     descriptions:     optional ``{class: [sentence, ...]}`` LLM descriptions (text backbones).
     calibrate:        fit a temperature on the support (leave-one-shot-out) so that
                       ``predict_proba`` is calibrated; False: the method's own softmax.
+    reject:           open-set rejection: None (default: every clip gets a class), a
+                      probability threshold in [0, 1], or "auto" (chosen on the support).
+    unknown_label:    the label of a rejected clip (default "unknown"; not a class name).
 
     Learned state: ``classes_`` (sorted labels), ``method_`` (the fitted Method),
     ``backbone_name_``, ``backbone_identity_``, ``dim_`` (feature dimension),
     ``support_counts_`` (clips per class), ``temperature_`` (1.0 when not calibrated),
     ``calibration_`` (how it was fitted, in words), ``support_names_`` (the support clips'
     names, or None when not given), ``support_clips_`` (N, D) and ``support_labels_`` (the
-    clips' embeddings and labels: an explanation names the nearest ones).
+    clips' embeddings and labels: an explanation names the nearest ones),
+    ``reject_threshold_`` (float, or None when nothing is rejected), ``reject_how_`` (how it
+    was chosen, in words) and ``reject_stats_`` (held-out support clips accepted, background
+    rejected).
     """
 
     def __init__(
@@ -137,6 +158,8 @@ class FewShotAudioClassifier(BaseEstimator):
         batch_size: int = 16,
         descriptions: Mapping[str, Sequence[str]] | None = None,
         calibrate: bool = True,
+        reject: str | float | None = None,
+        unknown_label: str = UNKNOWN_LABEL,
     ):
         self.backbone = backbone
         self.method = method
@@ -146,6 +169,8 @@ class FewShotAudioClassifier(BaseEstimator):
         self.batch_size = batch_size
         self.descriptions = descriptions
         self.calibrate = calibrate
+        self.reject = reject
+        self.unknown_label = unknown_label
 
     # ------------------------------------------------------------------ backbone / store
     @property
@@ -208,12 +233,14 @@ class FewShotAudioClassifier(BaseEstimator):
         return res.stacked()
 
     # ------------------------------------------------------------------ fit
-    def fit(self, X, y) -> FewShotAudioClassifier:
+    def fit(self, X, y, background=None) -> FewShotAudioClassifier:
         """Embed the support clips ``X`` (paths / ``(waveform, sr)``) with labels ``y`` and fit.
 
         Any undecodable input fails the whole fit (one line naming them): a support set
         silently missing clips is worse than an error. Labels are stored as strings; the
         clips' names (``support_names_``) are the paths, ``"<waveform i>"`` for pairs.
+        ``background``: clips of "nothing of interest" (paths / pairs) that ``reject="auto"``
+        learns to reject (never a class, never part of the method's fit).
         """
         X = _check_sources(X)
         labels = self._check_labels(X, y)
@@ -224,7 +251,12 @@ class FewShotAudioClassifier(BaseEstimator):
         if names:  # the method trains on audio views of the support clips: embed them too
             bb = self.get_backbone()
             views = ViewCache(bb, X, self._feature_store(bb), self.batch_size).views(range(len(X)), names)
-        return self.fit_features(feats, labels, views=views, names=clip_names)
+        bg = None
+        if background is not None and check_reject(self.reject) != "auto":
+            warnings.warn("background clips are used only with reject='auto': ignored", stacklevel=2)
+        elif background is not None:
+            bg = self.embed(background, what="background clips")
+        return self.fit_features(feats, labels, views=views, names=clip_names, background=bg)
 
     def fit_features(
         self,
@@ -233,6 +265,7 @@ class FewShotAudioClassifier(BaseEstimator):
         text=None,
         views=None,
         names: Sequence[str] | None = None,
+        background: AudioFeatures | None = None,
     ) -> FewShotAudioClassifier:
         """Fit on precomputed support features (N clips) and their N string labels.
 
@@ -246,8 +279,12 @@ class FewShotAudioClassifier(BaseEstimator):
         With ``calibrate``, the temperature is then fitted on the support's held-out logits
         (:func:`mgcl.methods.calibration.support_temperature`, up to
         ``CALIBRATION_FOLDS`` leave-one-shot-out folds): that many more fits of the method.
+        With ``reject="auto"`` the threshold comes from the same fits
+        (:func:`mgcl.methods.openset.choose_threshold`); ``background`` (B clips' features)
+        are scored by each of them and moved below the threshold.
         """
         labels = self._check_labels(features, labels)
+        reject = check_reject(self.reject)
         if names is not None:
             if isinstance(names, (str, bytes)):
                 raise MgclError("names must be a list of clip names, one per clip")
@@ -256,6 +293,17 @@ class FewShotAudioClassifier(BaseEstimator):
                 raise MgclError(f"got {len(labels)} clips but {len(names)} names: they must match one to one")
         method = self._check_method()
         codes, classes = encode_labels(labels)
+        unknown = self._check_unknown_label(classes, reject)
+        if background is not None:
+            if not isinstance(background, AudioFeatures):
+                raise MgclError("background must be an AudioFeatures batch here (fit takes audio paths)")
+            if background.dim != features.dim:
+                raise MgclError(f"background features have dimension {background.dim}, the support {features.dim}")
+            if reject != "auto":
+                warnings.warn("background clips are used only with reject='auto': ignored", stacklevel=2)
+                background = None
+            elif len(background) == 0:
+                background = None
         bb = self._known_backbone()
         if bb is not None and getattr(bb, "dim", features.dim) != features.dim:
             raise MgclError(f"features have dimension {features.dim}, backbone '{bb.name}' gives {bb.dim}")
@@ -263,14 +311,24 @@ class FewShotAudioClassifier(BaseEstimator):
             text = class_text_features(bb, classes, self.descriptions)
         elif self.descriptions and bb is not None and not getattr(bb, "has_text", False):
             warnings.warn(f"descriptions ignored: backbone '{bb.name}' has no text tower", stacklevel=2)
-        method.fit(features, torch.as_tensor(codes), text=text, n_classes=len(classes), views=views)
-        if self.calibrate:
-            t, n_folds = support_temperature(
-                method, features, torch.as_tensor(codes), text, views, len(classes), CALIBRATION_FOLDS
+        y = torch.as_tensor(codes)
+        method.fit(features, y, text=text, n_classes=len(classes), views=views)
+        held = None
+        if self.calibrate or reject == "auto":  # one set of leave-one-shot-out fits for both
+            held = held_out_fits(
+                method, features, y, text, views, len(classes), CALIBRATION_FOLDS, background=background
             )
-            how = f"leave-one-shot-out, {n_folds} folds" if n_folds else "none: one clip per class (T = 1)"
+        if self.calibrate:
+            t = fit_temperature(held.logits, held.labels) if held is not None else 1.0
+            how = "none: one clip per class (T = 1)"
+            if held is not None:
+                how = f"leave-one-shot-out, {held.n_folds} folds"
         else:
             t, how = 1.0, "off (calibrate=False)"
+        final_bg = method.logits(background) if background is not None and held is None else None
+        rejection = choose_threshold(reject, float(t), held, final_bg)
+        if reject == "auto":
+            log.debug("open-set threshold: %s (%s)", rejection.threshold, rejection.how)
         self.method_ = method
         self.temperature_ = float(t)
         self.calibration_ = how
@@ -282,6 +340,10 @@ class FewShotAudioClassifier(BaseEstimator):
         self.backbone_name_ = self._backbone_name
         self.backbone_identity_ = getattr(bb, "identity", None) if bb is not None else None
         self.support_counts_ = {c: int(n) for c, n in sorted(Counter(labels).items())}
+        self.reject_threshold_ = rejection.threshold
+        self.reject_how_ = rejection.how
+        self.reject_stats_ = dict(rejection.stats)
+        self.unknown_label_ = unknown
         return self
 
     def nearest_support(self, features: AudioFeatures, k: int = 3) -> list[list[dict]]:
@@ -333,6 +395,17 @@ class FewShotAudioClassifier(BaseEstimator):
     def _check_method(self):
         return build_method(self.method, self.method_params)
 
+    def _check_unknown_label(self, classes: Sequence[str], reject) -> str:
+        label = self.unknown_label
+        if not isinstance(label, str) or not label.strip():
+            raise MgclError(f"unknown_label must be a non-empty string, got {label!r}")
+        if reject is not None and label in classes:
+            raise MgclError(
+                f"unknown_label '{label}' is also a class of the support: choose another "
+                "(unknown_label= / --unknown-label)"
+            )
+        return label
+
     # ------------------------------------------------------------------ predict
     def check_fitted(self) -> None:
         if not hasattr(self, "method_"):
@@ -347,17 +420,38 @@ class FewShotAudioClassifier(BaseEstimator):
         logits = self.method_.logits(features)
         return calibrated_probabilities(logits, getattr(self, "temperature_", 1.0)).detach().cpu().numpy()
 
+    def confidence_features(self, features: AudioFeatures) -> np.ndarray:
+        """(Q,) the calibrated probability of each query's best class, ``max_c
+        softmax(logits / temperature_)``: the score that ``reject_threshold_`` applies to."""
+        return self.predict_proba_features(features).max(axis=1) if len(features) else np.zeros(0, np.float32)
+
+    def accepted_features(self, features: AudioFeatures) -> np.ndarray:
+        """(Q,) bool: whether each query is given a class (its confidence is at least
+        ``reject_threshold_``); all True when nothing is rejected."""
+        self.check_fitted()
+        threshold = getattr(self, "reject_threshold_", None)
+        if threshold is None:
+            return np.ones(len(features), dtype=bool)
+        return self.confidence_features(features) >= threshold
+
     def predict_features(self, features: AudioFeatures) -> list[str]:
         """The most probable class of each query: the argmax of the method's own softmax, as
-        before calibration (a temperature changes no argmax; this also keeps exact ties)."""
+        before calibration (a temperature changes no argmax; this also keeps exact ties);
+        ``unknown_label`` where the confidence is below ``reject_threshold_``."""
         self.check_fitted()
         if len(features) == 0:
             return []
         proba = self.method_.predict_proba(features).detach().cpu().numpy()
-        return [self.classes_[i] for i in proba.argmax(axis=1)]
+        labels = [self.classes_[i] for i in proba.argmax(axis=1)]
+        if getattr(self, "reject_threshold_", None) is None:
+            return labels
+        unknown = getattr(self, "unknown_label_", self.unknown_label)
+        return [lab if ok else unknown for lab, ok in zip(labels, self.accepted_features(features))]
 
     def top_k_features(self, features: AudioFeatures, k: int = 3) -> list[list[tuple[str, float]]]:
-        """Per query the ``k`` most probable ``(label, probability)``, best first (k <= C)."""
+        """Per query the ``k`` most probable ``(label, probability)``, best first (k <= C):
+        classes only, also for a clip that :meth:`predict_features` rejects (the classes it
+        was nearest to)."""
         if int(k) != k or k < 1:
             raise MgclError(f"k must be a positive integer, got {k}")
         proba = self.predict_proba_features(features)
@@ -366,7 +460,8 @@ class FewShotAudioClassifier(BaseEstimator):
         return [[(self.classes_[j], float(p[j])) for j in row] for p, row in zip(proba, order)]
 
     def score_features(self, features: AudioFeatures, y: Sequence[str]) -> float:
-        """Accuracy in [0, 1] against string labels ``y`` (unknown labels count as errors)."""
+        """Accuracy in [0, 1] against string labels ``y``: a label that is not a class counts
+        as an error, unless it is ``unknown_label`` and the clip is rejected."""
         y = [str(v) for v in y]
         if len(y) != len(features):
             raise MgclError(f"got {len(features)} clips but {len(y)} labels: they must match one to one")

@@ -5,7 +5,9 @@
 identity, method name and hyper-parameters, classes and their support counts, the support
 clips' names (when known), the JSON-able learned values, the probability calibration
 (``{"temperature": T, "method": "leave-one-shot-out, 3 folds"}``; a model saved without it
-loads with T = 1), feature dimension, SHA-256 of the weights. ``weights.safetensors``: the
+loads with T = 1), the open-set rejection (``{"reject": "auto", "unknown_label": "unknown",
+"threshold": τ or null, "method": "...", "stats": {...}}``; a model saved without it rejects
+nothing), feature dimension, SHA-256 of the weights. ``weights.safetensors``: the
 learned tensors. Each file is written to a temporary name and renamed into place, weights
 first, config next, the card last; a crash between the first two is caught on load by the
 checksum, so a half-written model is never used.
@@ -28,6 +30,7 @@ from safetensors.torch import load as load_bytes
 from safetensors.torch import save as save_bytes
 
 from mgcl.errors import MgclError
+from mgcl.methods.openset import UNKNOWN_LABEL, check_reject
 from mgcl.methods.registry import coerce_params, method_class
 from mgcl.util.atomic import atomic_write_bytes
 from mgcl.version import __version__
@@ -87,6 +90,13 @@ def config(clf) -> dict:
             "temperature": float(getattr(clf, "temperature_", 1.0)),
             "method": str(getattr(clf, "calibration_", "none")),
         },
+        "open_set": {
+            "reject": _jsonable(check_reject(getattr(clf, "reject", None)), "reject"),
+            "unknown_label": str(getattr(clf, "unknown_label_", getattr(clf, "unknown_label", UNKNOWN_LABEL))),
+            "threshold": getattr(clf, "reject_threshold_", None),
+            "method": str(getattr(clf, "reject_how_", "off")),
+            "stats": _jsonable(getattr(clf, "reject_stats_", {}) or {}, "rejection stats"),
+        },
         "classifier": {
             "batch_size": clf.batch_size,
             "descriptions": _jsonable(clf.descriptions, "descriptions"),
@@ -113,6 +123,7 @@ It recognises {len(cfg["classes"])} classes from {sum(counts.values()) if counts
 - backbone: `{bb["name"]}` (identity `{bb["identity"]}`); features of another backbone are refused
 - method: `{meth["name"]}`; hyper-parameters and the choices made on the support set are in `{CONFIG_FILE}`
 - probabilities: softmax(logits / T), T = {_temperature(cfg):.4g} ({calibration})
+- {_open_set_line(cfg)}
 - weights: `{WEIGHTS_FILE}` (safetensors, sha256 `{cfg["weights"]["sha256"]}`); loading runs no pickle
 
 Use it:
@@ -128,6 +139,29 @@ clf = FewShotAudioClassifier.load("{folder.name}")
 clf.predict(["clip.wav"])
 ```
 """
+
+
+def _open_set_line(cfg: Mapping) -> str:
+    """The model card's line on open-set rejection."""
+    o = cfg.get("open_set") or {}
+    if o.get("threshold") is None:
+        return "open set: off (every clip gets one of the classes)" + (
+            f"; {o['method']}" if str(o.get("reject")) == "auto" else ""
+        )
+    return (
+        f"open set: a clip whose top probability is below {o['threshold']:.4g} is "
+        f"`{o.get('unknown_label', UNKNOWN_LABEL)}` ({o.get('method', '')})"
+    )
+
+
+def _threshold(cfg: Mapping) -> float | None:
+    """The saved open-set threshold; None for a model saved without one."""
+    t = (cfg.get("open_set") or {}).get("threshold")
+    if t is None:
+        return None
+    if isinstance(t, bool) or not isinstance(t, (int, float)) or not np.isfinite(t) or not 0 <= t <= 1:
+        raise MgclError(f"open-set threshold must be a probability in [0, 1] or null, got {t!r}")
+    return float(t)
 
 
 def _temperature(cfg: Mapping) -> float:
@@ -216,6 +250,7 @@ def load(
         params = coerce_params(mcls, meth.get("params") or {}, meth["name"])
         options = {**(bb.get("options") or {}), **dict(backbone_options or {})}
         extra = cfg.get("classifier") or {}
+        open_set = cfg.get("open_set") or {}
         clf = cls(
             backbone=bb["name"],
             method=meth["name"],
@@ -225,6 +260,8 @@ def load(
             batch_size=int(extra.get("batch_size", 16)),
             descriptions=extra.get("descriptions"),
             calibrate=bool(extra.get("calibrate", True)),
+            reject=open_set.get("reject"),
+            unknown_label=str(open_set.get("unknown_label", UNKNOWN_LABEL)),
         )
         clips = tensors.pop(SUPPORT_CLIPS, None)
         method = mcls(**params).load_learned_state(tensors, cfg["learned"])
@@ -240,12 +277,17 @@ def load(
         clf.support_labels_ = None if labels is None else [str(v) for v in labels]
         clf.support_clips_ = clips if clips is not None and labels is not None else None
         clf.calibration_ = str((cfg.get("calibration") or {}).get("method", "none (saved without calibration)"))
+        clf.reject_how_ = str(open_set.get("method", "off (saved without open-set rejection)"))
+        clf.reject_stats_ = dict(open_set.get("stats") or {})
+        clf.unknown_label_ = str(open_set.get("unknown_label", UNKNOWN_LABEL))
     except (KeyError, TypeError) as exc:
         raise MgclError(f"{cfg_path}: incomplete model config ({type(exc).__name__}: {exc})") from None
     except SafetensorError as exc:
         raise MgclError(f"{w_path}: unreadable weights ({exc})") from None
     try:
         clf.temperature_ = _temperature(cfg)
+        clf.reject_threshold_ = _threshold(cfg)
+        check_reject(clf.reject)
     except MgclError as exc:
         raise MgclError(f"{cfg_path}: {exc}") from None
     clf._strict_backbone = bool(strict_backbone)

@@ -17,6 +17,7 @@ from mgcl.cli.common import (
     add_backbone,
     add_command,
     add_engine,
+    add_open_set,
     add_store,
     backbone_options,
     engine_of,
@@ -37,6 +38,7 @@ from mgcl.evaluation.report import (
     ablation_table,
     combined_markdown,
     markdown_table,
+    open_set_table,
     protocol_line,
     split_results,
     write_report,
@@ -208,6 +210,7 @@ def run(args) -> int:
         args.queries,
         args.episodes,
         args.seed,
+        open_set=args.open_set,
     )
 
     sources = resolve_sources(split_list(args.datasets), args.root, args.manifest, args.names)
@@ -267,6 +270,10 @@ def run(args) -> int:
         abl = ablation_table(doc["results"])
         if abl:
             print("\n" + abl)
+        opened = open_set_table(main_rows)
+        if opened:
+            print("\nopen set (%): closed-set accuracy, AUROC known vs unknown, accuracy at the threshold\n")
+            print(opened)
         s = ev.seconds
         print(
             f"\ntime: embed {seconds(res.seconds)} ({res.computed} computed, {res.cache_hits} cache hits), "
@@ -352,6 +359,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--episodes", type=int, default=600, help="episodes: episodes per K (default 600)")
     p.add_argument("--queries", type=int, default=15, help="episodes: query clips per class (default 15)")
     p.add_argument("--seed", type=int, default=0, help="episodes: seed of the episode draws (default 0)")
+    add_open_set(p)
     p.add_argument(
         "--ablate",
         metavar="NAME,...",

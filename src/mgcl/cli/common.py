@@ -291,6 +291,20 @@ def add_descriptions(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_open_set(p: argparse.ArgumentParser) -> None:
+    """``--open-set U`` of evaluate and benchmark."""
+    p.add_argument(
+        "--open-set",
+        type=int,
+        default=0,
+        metavar="U",
+        help="open-set protocol: hold U classes out of the support (full-way: drawn per seed; "
+        "episodes: U more classes per episode) and add their query clips as unknown; reports "
+        "closed-set accuracy, AUROC known vs unknown and accuracy at the threshold chosen on the "
+        "support (default 0: closed set)",
+    )
+
+
 def method_list() -> str:
     return ", ".join(available_methods())
 
@@ -323,6 +337,28 @@ def load_model(args, store=None) -> FewShotAudioClassifier:
         store=store,
         backbone_options=machine_options(args) or None,
         strict_backbone=not args.allow_backbone_mismatch,
+    )
+
+
+def open_set_line(o: Mapping | None) -> str:
+    """One line on a model's open-set rejection (the ``open_set`` object of its config or
+    fit summary): the threshold, what it applies to and how it was chosen."""
+    o = o or {}
+    if o.get("threshold") is None:
+        how = o.get("method") or "off"
+        return "open set: no rejection (every clip gets one of the classes)" + (
+            f"; {how}" if str(how).startswith("auto") else ""
+        )
+    stats = o.get("stats") or {}
+    parts = []
+    if "held_out_accepted" in stats:
+        parts.append(f"accepts {stats['held_out_accepted']:.0%} of {stats['held_out_clips']} held-out support clips")
+    if "background_rejected" in stats:
+        parts.append(f"rejects {stats['background_rejected']:.0%} of the background scores")
+    seen = f"; on the support it {' and '.join(parts)}" if parts else ""
+    return (
+        f"open set: '{o.get('unknown_label', 'unknown')}' below probability {o['threshold']:.3g} "
+        f"({o.get('method', '')}{seen})"
     )
 
 

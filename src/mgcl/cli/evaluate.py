@@ -12,6 +12,7 @@ from mgcl.cli.common import (
     add_command,
     add_descriptions,
     add_engine,
+    add_open_set,
     add_param,
     add_store,
     backbone_options,
@@ -29,7 +30,7 @@ from mgcl.data.sources import Dataset, from_manifest
 from mgcl.errors import MgclError
 from mgcl.evaluation.protocols import Protocol
 from mgcl.evaluation.specs import method_specs
-from mgcl.evaluation.summary import format_table
+from mgcl.evaluation.summary import format_open_set_table, format_table
 from mgcl.pipeline import DEMO_METHODS, check_evaluation, check_text_needs, evaluate, make_backbone
 
 HELP = "compare few-shot methods over shots x seeds on a labelled manifest"
@@ -108,6 +109,7 @@ def register(sub) -> argparse.ArgumentParser:
         "fc (fine cache), ft (fine text OT), gc (caption cache); mgcl_f loss terms: "
         "ce, coarse, fine, instance; views (without the audio views of the support)",
     )
+    add_open_set(p)
     add_param(p, prefixed=True)
     add_descriptions(p)
     add_store(p)
@@ -147,7 +149,11 @@ def run(args) -> int:
         example = f" ({len(missing)} rows have none, e.g. {missing[0].path.name})" if missing else ""
         raise MgclError(f"--test-fold needs a 'fold' column in {where}{example}")
     protocol = Protocol(
-        "full-way", tuple(shots), args.seeds, None if args.test_fold is None else (str(args.test_fold),)
+        "full-way",
+        tuple(shots),
+        args.seeds,
+        None if args.test_fold is None else (str(args.test_fold),),
+        open_set=args.open_set,
     )
     check_evaluation(dataset, protocol)  # bad shots / fold: fail before embedding
     backbone = make_backbone(args.backbone, **backbone_options(args))
@@ -160,6 +166,11 @@ def run(args) -> int:
         f"methods {', '.join(s.label for s in specs)}, shots {', '.join(map(str, shots))}, "
         f"{args.seeds} seed{'s' if args.seeds != 1 else ''}"
         + (f", test fold{'s' if len(shown) > 1 else ''} {', '.join(shown)}" if shown else "")
+        + (
+            f", open set: {args.open_set} class{'es' if args.open_set != 1 else ''} held out per seed"
+            if args.open_set
+            else ""
+        )
         + f" (chance {100.0 / len(dataset.classes):.1f}%)",
         flush=True,
     )
@@ -189,6 +200,13 @@ def run(args) -> int:
         write_json(args.out, doc)
     print(f"\naccuracy (%) on {doc['n_clips']} clips, {doc['protocol']['spread']}:\n")
     print(format_table(doc["results"]))
+    opened = format_open_set_table(doc["results"])
+    if opened:
+        print(
+            "\nopen set (%): the table above is closed-set accuracy (known queries); AUROC known vs "
+            "unknown and accuracy on all queries at the threshold chosen on the support:\n"
+        )
+        print(opened)
     s = ev.seconds
     views = ev.views
     print(

@@ -19,12 +19,14 @@ from mgcl.cli.common import (
     add_descriptions,
     add_param,
     add_store,
+    audio_inputs,
     backbone_options,
     describe_choices,
     format_params,
     learned_choices,
     machine_options,
     method_list,
+    open_set_line,
     parse_params,
     plain_params,
     print_chosen,
@@ -34,6 +36,7 @@ from mgcl.cli.common import (
 from mgcl.data.inputs import class_folders
 from mgcl.data.manifest import read_manifest
 from mgcl.errors import InputsFailed, MgclError
+from mgcl.methods.openset import UNKNOWN_LABEL, check_reject
 from mgcl.pipeline import fit_classifier, make_backbone
 
 log = logging.getLogger(__name__)
@@ -60,7 +63,15 @@ DESCRIPTION = textwrap.fill(
 
 EPILOG = """examples:
   mgcl fit --folders my_sounds/ --out my_model
-  mgcl fit --manifest support.csv --method tip_adapter --out my_model"""
+  mgcl fit --manifest support.csv --method tip_adapter --out my_model
+  mgcl fit --folders my_sounds/ --reject auto --background room_noise/ --out my_model
+
+open set (--reject): a clip whose calibrated probability of its best class is below a
+threshold is predicted as 'unknown' (--unknown-label). 'auto' chooses the threshold on the
+support only: it accepts 95 % of the support clips held out by leave-one-shot-out fits
+(the fits that calibrate the probabilities); with --background clips of "nothing of
+interest" it best separates them from the held-out support clips; with one clip per class
+and no background it rejects nothing. A number in [0, 1] sets it. See docs/open-set.md."""
 
 
 def register(sub) -> argparse.ArgumentParser:
@@ -76,6 +87,27 @@ def register(sub) -> argparse.ArgumentParser:
     add_backbone(p)
     p.add_argument("--method", default="mgcl_f", help=f"few-shot method (default mgcl_f). Choices: {method_list()}")
     add_param(p, prefixed=False)
+    p.add_argument(
+        "--reject",
+        default="none",
+        metavar="auto|none|P",
+        help="open-set rejection: 'auto' (threshold chosen on the support), a probability P in "
+        "[0, 1], or 'none' (default: every clip gets one of the classes)",
+    )
+    p.add_argument(
+        "--unknown-label",
+        default=UNKNOWN_LABEL,
+        metavar="LABEL",
+        help=f"the label of a rejected clip (default '{UNKNOWN_LABEL}')",
+    )
+    p.add_argument(
+        "--background",
+        type=Path,
+        action="append",
+        metavar="CSV|DIR",
+        help="clips of 'nothing of interest' (a folder, searched recursively, or a manifest CSV; "
+        "repeatable) that --reject auto learns to reject; never a class",
+    )
     add_descriptions(p)
     add_store(p)
     p.add_argument(
@@ -115,6 +147,12 @@ def run(args) -> int:
     if len(set(labels)) < 2:
         raise MgclError(f"{origin}: need at least 2 classes to fit, found {len(set(labels))} ('{labels[0]}')")
     params = parse_params(args.param)
+    reject = check_reject(args.reject)
+    if args.background and reject != "auto":
+        raise MgclError("--background is used only to choose the threshold of --reject auto: add it")
+    background = [str(f) for f in audio_inputs(args.background)] if args.background else []
+    if args.background and not background:
+        raise MgclError(f"--background {args.background[0]}: no audio files found")
     backbone = make_backbone(args.backbone, **backbone_options(args))
     options = {k: v for k, v in backbone_options(args).items() if k not in machine_options(args)}
     try:
@@ -132,6 +170,9 @@ def run(args) -> int:
             args.captioner,
             getattr(args, "device", None),
             backbone_options=options or None,
+            reject=reject,
+            unknown_label=args.unknown_label,
+            background=background,
         )
     except InputsFailed as exc:
         if args.manifest is not None:
@@ -141,9 +182,12 @@ def run(args) -> int:
             )
         else:
             where = "remove them from their folders"
+        what = getattr(exc, "what", "support")
+        total = len(background) if what == "background" else len(sources)
+        if what == "background":
+            where = "remove them from --background"
         print(
-            f"{len(exc.errors)} of {len(sources)} support file(s) could not be embedded; no model written "
-            f"(fix or {where}):",
+            f"{len(exc.errors)} of {total} {what} file(s) could not be embedded; no model written (fix or {where}):",
             file=sys.stderr,
         )
         report_failures(exc.errors)
@@ -187,6 +231,7 @@ def summary(args, report, backbone, origin: Path, params: dict, learned: dict) -
         "views": views,
         "method": {"name": args.method, "params": plain_params({k: used.get(k, v) for k, v in params.items()})},
         "chosen": describe_choices(args.method, learned),
+        "open_set": open_set_summary(clf, report),
         "learned": learned_choices(learned),
         "model": {"folder": str(args.out), "files": [CONFIG_FILE, WEIGHTS_FILE, CARD_FILE]},
         "seconds": {
@@ -213,6 +258,7 @@ def print_summary(doc: dict, verbose: bool = False) -> None:
         )
     print(f"method: {meth['name']}" + (f" ({format_params(meth['params'])})" if meth["params"] else ""))
     print_chosen(doc["chosen"])
+    print(open_set_line(doc["open_set"]))
     if verbose and doc["learned"]:
         print(f"learned state: {json.dumps(doc['learned'], default=str)}")
     print(f"saved: {doc['model']['folder']} ({', '.join(doc['model']['files'])})")
@@ -222,3 +268,16 @@ def print_summary(doc: dict, verbose: bool = False) -> None:
         + (f", audio views {seconds(s['views'])}" if "views" in s else "")
         + f", text {seconds(s['text'])}, fit {seconds(s['fit'])}"
     )
+
+
+def open_set_summary(clf, report) -> dict:
+    """The open-set part of the fit summary: the rule, the threshold, how it was chosen."""
+    bg = report.background
+    return {
+        "reject": clf.reject if clf.reject is None or isinstance(clf.reject, str) else float(clf.reject),
+        "unknown_label": clf.unknown_label_,
+        "threshold": clf.reject_threshold_,
+        "method": clf.reject_how_,
+        "stats": dict(clf.reject_stats_),
+        "background_clips": None if bg is None else len(bg.ok),
+    }

@@ -16,6 +16,7 @@ from mgcl.cli.common import (
     learned_choices,
     non_default_params,
     number,
+    open_set_line,
     print_chosen,
 )
 from mgcl.errors import MgclError
@@ -69,6 +70,7 @@ def describe(folder: Path, cfg: dict, weight_bytes: int) -> dict:
                 "options": bb.get("options") or {},
             },
             "calibration": cfg.get("calibration"),
+            "open_set": cfg.get("open_set"),
             "feature_dim": cfg.get("feature_dim"),
             "weights": {"file": WEIGHTS_FILE, "sha256": cfg["weights"]["sha256"], "bytes": weight_bytes},
             "card": str(folder / CARD_FILE) if (folder / CARD_FILE).is_file() else None,
@@ -101,6 +103,7 @@ def run(args) -> int:
     if isinstance(cal, dict) and isinstance(cal.get("temperature"), (int, float)):
         how = f" ({cal['method']})" if cal.get("method") else ""
         print(f"probabilities calibrated on the support: temperature {number(cal['temperature'])}{how}")
+    print(open_set_line(doc["open_set"]))
     options = f"; options {format_params(bb['options'])}" if bb["options"] else ""
     print(f"backbone: {bb['name']} (identity {bb['identity'] or 'unknown'}{options})")
     w = doc["weights"]

@@ -37,7 +37,9 @@ DESCRIPTION = textwrap.fill(
     "list of {label, probability}; needs pyarrow, which comes with mgcl[ray]) and prints a "
     "summary instead of one line per file. The model's backbone is rebuilt and must be the "
     "one it was fitted with. Files that cannot be decoded are listed on stderr (exit status "
-    "1); the others are still classified.",
+    "1); the others are still classified. A model fitted with --reject labels a clip whose "
+    "top probability is below its threshold as 'unknown' (its --unknown-label); probability "
+    "and top_k still show the classes it was nearest to.",
     88,
 )
 
@@ -157,11 +159,11 @@ def run(args) -> int:
     records = [
         {
             "path": paths[i],
-            "label": t[0][0],
+            "label": label,
             "score": round(t[0][1], 6),
             "top_k": [{"label": lab, "score": round(p, 6)} for lab, p in t],
         }
-        for i, t in zip(out.indices, out.top_k)
+        for i, t, label in zip(out.indices, out.top_k, out.labels)
     ]
     if args.out is not None:
         atomic_write_bytes(args.out, RENDER[args.out.suffix.lower()](records))

@@ -27,6 +27,16 @@ training. mgcl trains nothing on the dataset: the backbone is frozen and every m
 on the episode's support alone, so every class is novel and episodes may use all classes
 (restricted to the test fold or split as above).
 
+``--open-set U`` (full-way): for each seed, U classes drawn at random (the same for every
+K and test fold of that seed) are held out of the support; every clip of theirs in the
+query pool (the test fold, the test split, or all of their clips without either) is added
+to the queries as *unknown*. Each run reports the closed-set accuracy (known queries
+only), the AUROC of known vs unknown queries on the calibrated top probability
+(``max softmax(logits / T)``, T fitted on the support), and the accuracy on all queries at
+the threshold ``reject="auto"`` chooses on the support alone (:mod:`mgcl.methods.openset`;
+a rejected unknown query counts as correct, a rejected known one as wrong; with one shot
+there is no held-out support clip and nothing is rejected).
+
 Support and query never mix, and methods choose their hyper-parameters on the support set
 only (they never see query labels). Both protocols fit and score through
 :func:`fit_and_score`, the one fit/predict loop of the project, and return :class:`RunResult`
@@ -50,8 +60,10 @@ from mgcl.methods.calibration import (
     CALIBRATION_FOLDS,
     calibrated_probabilities,
     expected_calibration_error,
-    support_temperature,
+    fit_temperature,
+    held_out_fits,
 )
+from mgcl.methods.openset import choose_threshold, known_unknown_auroc, max_probability
 from mgcl.store.features import ViewCache
 from mgcl.types import AudioFeatures, SupportViews, TextFeatures
 from mgcl.util.text import natural_key
@@ -106,6 +118,16 @@ class RunResult:
     ece: float | None = None  # percent, with the temperature
     temperature: float | None = None
     calibration_seconds: float = 0.0
+    # open set (queries of classes held out of the support; ``accuracy`` is then the
+    # closed-set accuracy on the known queries): percent, None outside the open-set protocol
+    n_unknown: int = 0
+    auroc: float | None = None  # known vs unknown queries on the calibrated top probability
+    open_accuracy: float | None = None  # all queries at the threshold (rejected unknown = correct)
+    no_reject_accuracy: float | None = None  # all queries, nothing rejected (every unknown one wrong)
+    threshold: float | None = None  # chosen on the support; None: nothing rejected (one shot)
+    known_accept: float | None = None  # known queries accepted
+    unknown_reject: float | None = None  # unknown queries rejected
+    unknown_classes: np.ndarray | None = None  # class codes held out of the support
 
 
 def _specs(methods: Sequence[str | MethodSpec]) -> list[MethodSpec]:
@@ -248,6 +270,12 @@ def fit_and_score(
 ) -> list[RunResult]:
     """One support/query split: fit every spec on the support, score it on the query.
 
+    A query label of -1 marks a clip of a class held out of the support (open set): the
+    run's ``accuracy`` is then the closed-set accuracy on the other queries, and it also
+    reports ``auroc``, ``open_accuracy`` at the threshold of ``reject="auto"`` (chosen on the
+    support only, from the leave-one-shot-out fits that give the temperature, which is
+    always fitted then), ``known_accept`` and ``unknown_reject``.
+
     ``views(names)``: audio views of the support clips, for a method whose
     ``view_names()`` asks for them. Labels are int codes in ``[0, n_classes)``; ``seed``
     seeds torch before each fit. The one fit/predict loop of the project:
@@ -262,7 +290,10 @@ def fit_and_score(
     calibrate = CALIBRATE if calibrate is None else bool(calibrate)
     ys = torch.as_tensor(np.asarray(y_support))
     y_query = np.asarray(y_query)
-    yq = torch.as_tensor(y_query)
+    known = y_query >= 0
+    open_set = not known.all()
+    yq = torch.as_tensor(y_query[known])
+    kq = torch.as_tensor(known)
     runs = []
     for spec in specs:
         torch.manual_seed(seed)
@@ -275,18 +306,127 @@ def fit_and_score(
         logits = m.logits(query)
         pred = logits.argmax(dim=1).numpy()
         t2 = time.perf_counter()
-        acc = 100.0 * float((pred == y_query).mean())
+        acc = 100.0 * float((pred[known] == y_query[known]).mean()) if known.any() else float("nan")
         run = RunResult(spec.label, shots, seed, acc, len(y_query), t1 - t0, t2 - t1, pred)
-        run.ece_raw = 100.0 * expected_calibration_error(logits.softmax(dim=1), yq)
-        if calibrate:
-            t, _ = support_temperature(m, support, ys, text, sv, n_classes, CALIBRATION_FOLDS, seed)
+        run.ece_raw = 100.0 * expected_calibration_error(logits[kq].softmax(dim=1), yq)
+        if calibrate or open_set:
+            held = held_out_fits(m, support, ys, text, sv, n_classes, CALIBRATION_FOLDS, seed)
+            t = fit_temperature(held.logits, held.labels) if held is not None else 1.0
             run.temperature = t
-            run.ece = 100.0 * expected_calibration_error(calibrated_probabilities(logits, t), yq)
+            run.ece = 100.0 * expected_calibration_error(calibrated_probabilities(logits[kq], t), yq)
+            if open_set:
+                score_open_set(run, logits, pred, y_query, t, choose_threshold("auto", t, held).threshold)
             run.calibration_seconds = time.perf_counter() - t2
         runs.append(run)
         if progress is not None:
             progress(1)
     return runs
+
+
+def score_open_set(
+    run: RunResult,
+    logits: torch.Tensor,
+    pred: np.ndarray,
+    y_query: np.ndarray,
+    temperature: float,
+    threshold: float | None,
+) -> RunResult:
+    """Fill the open-set fields of ``run`` from the query logits (Q, C), the argmax ``pred``
+    (Q,), the labels (Q,) with -1 for unknown queries, the temperature and the threshold
+    (None: nothing rejected). With ``s = max softmax(z / T)`` and accepted = ``s >= τ``:
+    ``auroc = AUROC(s of known, s of unknown)``; ``open_accuracy`` = mean over all queries of
+    [known: accepted and right; unknown: rejected] (percent); ``no_reject_accuracy`` the same
+    with nothing rejected (the baseline rejection has to beat)."""
+    known = y_query >= 0
+    conf = max_probability(logits, temperature).numpy()
+    accepted = np.ones(len(conf), dtype=bool) if threshold is None else conf >= threshold
+    auc = known_unknown_auroc(conf[known], conf[~known])
+    right = np.where(known, accepted & (pred == y_query), ~accepted)
+    run.n_unknown = int((~known).sum())
+    run.auroc = None if auc is None else 100.0 * auc
+    run.open_accuracy = 100.0 * float(right.mean())
+    run.no_reject_accuracy = 100.0 * float((known & (pred == y_query)).mean())
+    run.threshold = threshold
+    run.known_accept = 100.0 * float(accepted[known].mean()) if known.any() else None
+    run.unknown_reject = 100.0 * float((~accepted[~known]).mean()) if (~known).any() else None
+    return run
+
+
+# ----------------------------------------------------------------------------- open set
+def unknown_classes(n_classes: int, n_unknown: int, seed: int) -> np.ndarray:
+    """The ``n_unknown`` class codes held out of the support for ``seed`` (sorted), the same
+    for every shot count and test fold; at least 2 classes stay known."""
+    if int(n_unknown) != n_unknown or not 1 <= n_unknown <= n_classes - 2:
+        raise MgclError(
+            f"--open-set must be an integer from 1 to {n_classes - 2} (classes held out of the support; "
+            f"the data has {n_classes} classes and at least 2 must stay known), got {n_unknown}"
+        )
+    return np.sort(np.random.default_rng([int(seed), 1_000_003]).choice(n_classes, size=int(n_unknown), replace=False))
+
+
+def open_set_splits(
+    y: np.ndarray,
+    shots: int,
+    seed: int,
+    unknown: np.ndarray,
+    folds: Sequence[str | None] | None = None,
+    splits: Sequence[str | None] | None = None,
+    test_folds: Sequence[str] | None = None,
+    classes: Sequence[str] | None = None,
+) -> list[tuple[str | None, np.ndarray, np.ndarray]]:
+    """:func:`full_way_splits` of the known classes (those not in ``unknown``), each query
+    set joined by every row of an unknown class in the same query pool: the test fold, the
+    test split, or (without either) every such row. Support rows are of known classes only."""
+    unknown = np.asarray(unknown)
+    n_classes = int(y.max()) + 1
+    known = np.setdiff1d(np.arange(n_classes), unknown)
+    is_known = np.isin(y, known)
+    rows, others = np.flatnonzero(is_known), np.flatnonzero(~is_known)
+    f, s = _column(folds), _column(splits)
+    roles = _split_roles(s) if f is None and s is not None else None
+    y_known = np.searchsorted(known, y[rows])
+    names = None if classes is None else [classes[c] for c in known]
+    out = []
+    for fold, sup, qry in full_way_splits(
+        y_known,
+        shots,
+        seed,
+        None if f is None else f[rows],
+        None if s is None else s[rows],
+        test_folds,
+        names,
+    ):
+        if f is not None:
+            extra = others[f[others] == fold]
+        elif roles is not None:
+            extra = others[roles[others] == "test"]
+        else:
+            extra = others
+        out.append((fold, rows[sup], np.sort(np.concatenate([rows[qry], extra]))))
+    return out
+
+
+def full_way_tasks(
+    y: np.ndarray,
+    shots: int,
+    seed: int,
+    folds=None,
+    splits=None,
+    test_folds=None,
+    classes: Sequence[str] | None = None,
+    open_set: int = 0,
+) -> list[tuple[str | None, np.ndarray, np.ndarray, np.ndarray | None]]:
+    """``[(test fold, support rows, query rows, unknown class codes or None)]`` of one (K,
+    seed): :func:`full_way_splits`, or :func:`open_set_splits` with ``open_set`` classes held
+    out (:func:`unknown_classes`)."""
+    if not open_set:
+        splits_ = full_way_splits(y, shots, seed, folds, splits, test_folds, classes)
+        return [(t, sup, qry, None) for t, sup, qry in splits_]
+    unknown = unknown_classes(int(y.max()) + 1, open_set, seed)
+    return [
+        (t, sup, qry, unknown)
+        for t, sup, qry in open_set_splits(y, shots, seed, unknown, folds, splits, test_folds, classes)
+    ]
 
 
 # ----------------------------------------------------------------------------- full-way
@@ -331,33 +471,44 @@ def full_way(
     progress: Progress | None = None,
     views: ViewCache | None = None,
     calibrate: bool | None = None,
+    open_set: int = 0,
 ) -> tuple[list[RunResult], list[str]]:
     """Full-way K-shot over folds x shots x seeds (see the module docstring).
 
     ``text`` holds prompts/descriptions of every class (sorted labels) and, optionally, one
-    caption per row; ``views`` the rows' audio views for methods that train on them.
-    Returns the runs and the sorted class names.
+    caption per row; ``views`` the rows' audio views for methods that train on them;
+    ``open_set`` > 0 holds that many classes out of the support (per seed) and adds their
+    clips to the queries as unknown. Returns the runs and the sorted class names.
     """
     specs = _specs(methods)
     y, classes = encode_labels(labels)
     runs: list[RunResult] = []
     for k in shots:
         for seed in range(seeds):
-            for fold, s_idx, q_idx in full_way_splits(y, int(k), seed, folds, splits, test_folds, classes):
+            tasks = full_way_tasks(y, int(k), seed, folds, splits, test_folds, classes, open_set)
+            for fold, s_idx, q_idx, unknown in tasks:
+                if unknown is None:
+                    known, local, n_known, task_text = None, y, len(classes), _text_for(text, s_idx)
+                else:  # the method sees the known classes only, as 0..C-U-1; unknown queries are -1
+                    known = np.setdiff1d(np.arange(len(classes)), unknown)
+                    local = np.where(np.isin(y, known), np.searchsorted(known, y), -1)
+                    n_known, task_text = len(known), _text_for(text, s_idx, known)
                 for r in fit_and_score(
                     specs,
                     features[s_idx],
-                    y[s_idx],
+                    local[s_idx],
                     features[q_idx],
-                    y[q_idx],
-                    len(classes),
+                    local[q_idx],
+                    n_known,
                     int(k),
                     seed,
-                    _text_for(text, s_idx),
+                    task_text,
                     progress,
                     views_of(views, s_idx),
                     calibrate=calibrate,
                 ):
+                    if known is not None:
+                        r.predictions, r.unknown_classes = known[r.predictions], unknown.copy()
                     r.fold, r.targets = fold, y[q_idx].copy()
                     runs.append(r)
     return runs, classes
@@ -366,13 +517,15 @@ def full_way(
 # ----------------------------------------------------------------------------- episodes
 @dataclass
 class Episode:
-    """One N-way K-shot task: class codes (sorted), support and query row indices."""
+    """One N-way K-shot task: class codes (sorted), support and query row indices; with the
+    open set, ``unknown``: the class codes whose clips are queries only (sorted)."""
 
     index: int
     fold: str | None
     ways: np.ndarray
     support: np.ndarray
     query: np.ndarray
+    unknown: np.ndarray | None = None
 
 
 def _pools(n: int, folds, splits, test_folds) -> tuple[list[str | None], Callable[[str | None], tuple]]:
@@ -439,16 +592,27 @@ def sample_episode(
     n_classes: int | None = None,
     index: int = 0,
     fold: str | None = None,
+    open_set: int = 0,
 ) -> Episode:
     """Draw ``ways`` distinct classes among those eligible, then per class ``queries`` query
-    clips from ``query_pool`` and ``shots`` support clips from ``support_pool`` minus them."""
+    clips from ``query_pool`` and ``shots`` support clips from ``support_pool`` minus them.
+
+    ``open_set`` = U > 0: ``ways + U`` classes are drawn and given queries, then U of them
+    (drawn before any support) are unknown: queries only, no support. With U = 0 the draws
+    are exactly those of the closed set."""
     n_classes = int(y.max()) + 1 if n_classes is None else n_classes
     eligible = _eligible(y, support_pool, query_pool, shared, shots, queries, n_classes)
-    if len(eligible) < ways:
-        raise _too_few(y, ways, shots, queries, fold, n_classes, support_pool, query_pool, shared)
-    chosen = np.sort(rng.choice(eligible, size=ways, replace=False))
+    if len(eligible) < ways + open_set:
+        raise _too_few(y, ways + open_set, shots, queries, fold, n_classes, support_pool, query_pool, shared)
+    chosen = np.sort(rng.choice(eligible, size=ways + open_set, replace=False))
     # every query before any support: the classes and queries do not depend on K
     qry = [rng.choice(query_pool[y[query_pool] == c], size=queries, replace=False) for c in chosen]
+    unknown = None
+    if open_set:
+        unknown = np.sort(rng.choice(chosen, size=open_set, replace=False))
+        keep = ~np.isin(chosen, unknown)
+        all_qry, chosen = np.concatenate(qry), chosen[keep]
+        qry = [q for q, k in zip(qry, keep) if k]
     sup = [
         rng.choice(
             np.setdiff1d(support_pool[y[support_pool] == c], q),  # disjoint even in one pool
@@ -457,6 +621,8 @@ def sample_episode(
         )
         for c, q in zip(chosen, qry)
     ]
+    if unknown is not None:
+        return Episode(index, fold, chosen, np.concatenate(sup), all_qry, unknown)
     return Episode(index, fold, chosen, np.concatenate(sup), np.concatenate(qry))
 
 
@@ -471,11 +637,13 @@ def episode_tasks(
     splits: Sequence[str | None] | None = None,
     test_folds: Sequence[str] | None = None,
     n_classes: int | None = None,
+    open_set: int = 0,
 ):
     """Yield the ``n_episodes`` episodes of one shot count (deterministic in ``seed``).
 
     Episode e uses its own generator ``default_rng([seed, e])`` and draws classes and queries
-    before the support, so it holds the same classes and queries for every K.
+    before the support, so it holds the same classes and queries for every K (and, with
+    ``open_set`` = U, U more classes whose queries are unknown: :func:`sample_episode`).
     """
     check_episode_args(ways, shots, queries, n_episodes)
     n_classes = int(y.max()) + 1 if n_classes is None else n_classes
@@ -495,6 +663,7 @@ def episode_tasks(
             n_classes,
             e,
             fold,
+            open_set,
         )
 
 
@@ -525,15 +694,22 @@ def episodes(
     progress: Progress | None = None,
     views: ViewCache | None = None,
     calibrate: bool | None = None,
+    open_set: int = 0,
 ) -> tuple[list[RunResult], list[str]]:
-    """N-way K-shot episodes (see the module docstring). Returns the runs (one per method,
-    shot count and episode) and the sorted class names."""
+    """N-way K-shot episodes (see the module docstring); ``open_set`` = U adds U classes per
+    episode whose Q queries each are unknown. Returns the runs (one per method, shot count
+    and episode) and the sorted class names."""
     specs = _specs(methods)
     y, classes = encode_labels(labels)
     runs: list[RunResult] = []
     for k in shots:
-        for ep in episode_tasks(y, ways, int(k), queries, n_episodes, seed, folds, splits, test_folds, len(classes)):
+        tasks = episode_tasks(
+            y, ways, int(k), queries, n_episodes, seed, folds, splits, test_folds, len(classes), open_set
+        )
+        for ep in tasks:
             local = np.searchsorted(ep.ways, y)  # global code -> 0..N-1 (for rows of the episode)
+            if ep.unknown is not None:  # the unknown classes' queries are -1
+                local = np.where(np.isin(y, ep.ways), local, -1)
             torch_seed = seed * 1_000_003 + ep.index
             for r in fit_and_score(
                 specs,
@@ -551,6 +727,7 @@ def episodes(
             ):
                 r.seed = seed
                 r.predictions = ep.ways[r.predictions]
+                r.unknown_classes = None if ep.unknown is None else ep.unknown.copy()
                 r.fold, r.episode, r.targets, r.ways = ep.fold, ep.index, y[ep.query].copy(), ep.ways.copy()
                 runs.append(r)
     return runs, classes
@@ -565,7 +742,8 @@ class Protocol:
     draws per K; ``test_folds``: restrict the test folds (None: every fold); ``ways``,
     ``queries``, ``episodes``, ``seed``: the episodes' N, Q per class, count and seed;
     ``calibrate``: fit a temperature per run to report the calibrated ECE (None:
-    :data:`CALIBRATE`; it costs up to ``CALIBRATION_FOLDS`` more fits of each method).
+    :data:`CALIBRATE`; it costs up to ``CALIBRATION_FOLDS`` more fits of each method);
+    ``open_set``: classes held out of the support per seed (full-way; 0: closed set).
     The data's ``folds`` / ``splits`` (per-row columns, or None) choose how support and query
     are kept apart (:func:`mgcl.data.sources.protocol_of`).
     """
@@ -579,6 +757,7 @@ class Protocol:
     episodes: int = 600
     seed: int = 0
     calibrate: bool | None = None
+    open_set: int = 0
 
     def check(self, labels: Sequence[str], folds=None, splits=None) -> None:
         """Raise the MgclError this protocol would raise on these rows (cheap: no features),
@@ -589,9 +768,19 @@ class Protocol:
             for k in self.shots:
                 check_episode_args(self.ways, k, self.queries, self.episodes)
         y, classes = check_shots_and_classes(labels, self.shots)
+        if self.open_set and self.name == "full-way":
+            unknown_classes(len(classes), self.open_set, 0)
+        elif self.open_set:
+            u = self.open_set
+            if int(u) != u or u < 1 or self.ways + u > len(classes):
+                raise MgclError(
+                    f"--open-set must be an integer from 1 to {len(classes) - self.ways} with --ways {self.ways} "
+                    f"(the data has {len(classes)} classes), got {u}"
+                )
         for k in self.shots:
             if self.name == "full-way":
-                full_way_splits(y, int(k), 0, folds, splits, self.test_folds, classes)
+                for sd in range(self.seeds if self.open_set else 1):  # another seed holds other classes out
+                    full_way_tasks(y, int(k), sd, folds, splits, self.test_folds, classes, self.open_set)
                 continue
             if self.ways > len(classes):
                 raise MgclError(f"--ways {self.ways} is more than the {len(classes)} classes of the data")
@@ -599,7 +788,7 @@ class Protocol:
             # one episode per test fold exercises every pool
             n = min(self.episodes, len(order))
             for _ in episode_tasks(
-                y, self.ways, int(k), self.queries, n, 0, folds, splits, self.test_folds, len(classes)
+                y, self.ways, int(k), self.queries, n, 0, folds, splits, self.test_folds, len(classes), self.open_set
             ):
                 pass
 
@@ -612,7 +801,7 @@ class Protocol:
                 s
                 for k in self.shots
                 for sd in range(self.seeds)
-                for _, s, _ in full_way_splits(y, int(k), sd, folds, splits, self.test_folds, classes)
+                for _, s, _, _ in full_way_tasks(y, int(k), sd, folds, splits, self.test_folds, classes, self.open_set)
             ]
         else:
             parts = [
@@ -629,6 +818,7 @@ class Protocol:
                     splits,
                     self.test_folds,
                     len(classes),
+                    self.open_set,
                 )
             ]
         return np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=int)
@@ -666,6 +856,7 @@ class Protocol:
                 progress=progress,
                 views=views,
                 calibrate=self.calibrate,
+                open_set=self.open_set,
             )
         return episodes(
             features,
@@ -683,12 +874,14 @@ class Protocol:
             progress=progress,
             views=views,
             calibrate=self.calibrate,
+            open_set=self.open_set,
         )
 
-    def describe(self, kind: str, folds=None) -> dict:
+    def describe(self, kind: str, folds=None, classes: Sequence[str] | None = None) -> dict:
         """The ``protocol`` object of the results JSON for data whose ``kind`` (how support and
         query are kept apart, :func:`mgcl.data.sources.protocol_of`) is "folds", "split" or
-        "random"; ``folds``: the rows' folds, to name the test folds used."""
+        "random"; ``folds``: the rows' folds, to name the test folds used; ``classes``: the
+        sorted class names, to name the classes an open-set run holds out per seed."""
         test_folds = select_test_folds(folds, self.test_folds) if kind == "folds" and folds is not None else None
         out: dict = {"name": self.name, "shots": [int(k) for k in self.shots]}
         folds = ", ".join(test_folds or [])
@@ -730,4 +923,26 @@ class Protocol:
                 "on the dataset, so every class is novel"
             )
         out["model_selection"] = "inside the support set only (the query labels are never seen)"
+        if self.open_set:
+            held_out = (
+                "classes drawn per seed (the same for every K and test fold), absent from the support; every "
+                "clip of theirs in the query pool is an unknown query"
+                if self.name == "full-way"
+                else "more classes drawn per episode (the same for every K), absent from the support; their "
+                "Q query clips each are unknown queries"
+            )
+            out["open_set"] = {
+                "unknown_classes": int(self.open_set),
+                "held_out": held_out,
+                "score": "max calibrated probability, softmax(logits / T), T fitted on the support",
+                "threshold": "reject='auto' chosen on the support only: accepts 95 % of the held-out "
+                "support clips (leave-one-shot-out); with 1 shot nothing is rejected",
+                "accuracy": "closed-set: known queries only; open_accuracy: all queries at the threshold, "
+                "a rejected unknown query counts as correct",
+            }
+            if classes is not None and self.name == "full-way":
+                out["open_set"]["held_out_per_seed"] = {
+                    str(sd): [classes[c] for c in unknown_classes(len(classes), self.open_set, sd)]
+                    for sd in range(self.seeds)
+                }
         return out

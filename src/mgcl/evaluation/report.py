@@ -6,7 +6,8 @@
 - ``results.md``    methods x shots, 'mean ± std' (± the 95 % CI for episodes), best per
                     column in **bold**; the mgcl ablation rows in a table of their own;
                     the expected calibration error, raw → calibrated, in a small table
-                    (when the rows carry it);
+                    (when the rows carry it); with the open-set protocol, AUROC and
+                    accuracy at the threshold in a table of their own;
 - ``accuracy_vs_shots.png``  accuracy against K per method, with error bars;
 - ``confusion_matrix.png``   the best method at the largest K, summed over every run;
 - ``ablation.png``           the mgcl variants with one branch / loss switched off (only
@@ -176,10 +177,57 @@ def ece_table(results: Sequence[dict]) -> str:
     return "\n".join(lines)
 
 
+def has_open_set(results: Sequence[dict]) -> bool:
+    """Whether any row carries open-set columns (``open_accuracy_mean``)."""
+    return any(r.get("open_accuracy_mean") is not None for r in results)
+
+
+def open_set_table(results: Sequence[dict]) -> str:
+    """Methods as rows; per K four columns: closed-set accuracy, AUROC known vs unknown,
+    accuracy on all queries at the threshold and without rejection, cells ``mean ± std`` (2
+    decimals, as in the JSON); the best mean of each column in bold; '' when no row carries
+    them. (Headers do not end in ``-shot``.)"""
+    rows_in = [r for r in results if r.get("open_accuracy_mean") is not None]
+    if not rows_in:
+        return ""
+    methods = list(dict.fromkeys(r["method"] for r in rows_in))
+    shots = sorted({r["shots"] for r in rows_in})
+    cells = {(r["method"], r["shots"]): r for r in rows_in}
+    keys = (("accuracy", "closed"), ("auroc", "AUROC"), ("open_accuracy", "acc@τ"), ("no_reject_accuracy", "acc, no τ"))
+    best = {}
+    for k in shots:
+        for key, _ in keys:
+            col = [cells[(m, k)].get(f"{key}_mean") for m in methods if (m, k) in cells]
+            col = [v for v in col if v is not None]
+            best[(k, key)] = max(col) if col else None
+    head = "| method | " + " | ".join(f"{k}-shot {name}" for k in shots for _, name in keys) + " |"
+    lines = [head, "|---|" + "---:|" * (len(shots) * len(keys))]
+    for m in methods:
+        row = []
+        for k in shots:
+            r = cells.get((m, k))
+            for key, _ in keys:
+                v = None if r is None else r.get(f"{key}_mean")
+                if v is None:
+                    row.append("–")
+                    continue
+                text = f"{v:.2f} ± {r[f'{key}_std']:.2f}"
+                row.append(f"**{text}**" if v == best[(k, key)] else text)
+        lines.append(f"| {m} | " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
 def protocol_line(doc: Mapping) -> str:
     """'full-way, 5 folds x 3 seeds' / '5-way episodes (600, 15 queries per class)'."""
     p = doc.get("protocol", {}) or {}
     name = p.get("name", "full-way")
+    if p.get("open_set"):
+        u = p["open_set"].get("unknown_classes")
+        per = "episode" if name == "episodes" else "seed"
+        return (
+            protocol_line({**doc, "protocol": {**p, "open_set": None}})
+            + f", open set: {u} class{'es' if u != 1 else ''} held out of the support per {per}"
+        )
     if name == "episodes":
         folds = p.get("test_folds")
         where = f", test folds {', '.join(folds)}" if folds else ""
@@ -216,7 +264,8 @@ def dataset_markdown(doc: Mapping, level: int = 2, images: Mapping[str, str] | N
             f"Backbone `{doc.get('backbone')}` · {protocol_line(doc)} · {doc.get('n_clips', '?')} clips, "
             f"{n_classes} classes{chance}."
         ),
-        f"Accuracy (%), mean ± {spread}; best per column in **bold**.",
+        ("Closed-set accuracy (%) on the queries of the known classes" if has_open_set(results) else "Accuracy (%)")
+        + f", mean ± {spread}; best per column in **bold**.",
         "",
         markdown_table(split_results(results)[0]),
     ]
@@ -232,6 +281,20 @@ def dataset_markdown(doc: Mapping, level: int = 2, images: Mapping[str, str] | N
             "none with one shot). Predictions, hence accuracy, are the same.",
             "",
             ece,
+        ]
+    opened = open_set_table(split_results(results)[0])
+    if opened:
+        held = ((doc.get("protocol") or {}).get("open_set") or {}).get("held_out_per_seed") or {}
+        names = "; ".join(f"seed {sd}: {', '.join(c)}" for sd, c in held.items())
+        parts += [
+            "",
+            "Open set (%): closed-set accuracy on the known queries; AUROC of known vs unknown queries "
+            "on the calibrated top probability; accuracy on all queries at the threshold chosen on the "
+            "support (a rejected unknown query is correct; with one shot nothing is rejected) and "
+            "without any rejection (every unknown query wrong). "
+            "Mean ± std" + (f"; held out: {names}." if names else "."),
+            "",
+            opened,
         ]
     for title, ref in (images or {}).items():
         parts += ["", f"![{title}]({ref})"]

@@ -92,7 +92,34 @@ def summarise(runs: Sequence) -> list[dict]:
         if any(getattr(r, "temperature", None) is not None for r in group):
             cal = [getattr(r, "calibration_seconds", 0.0) or 0.0 for r in group]
             row["calibration_seconds_mean"] = round(float(np.mean(cal)), 4)
+        if any(getattr(r, "open_accuracy", None) is not None for r in group):
+            row.update(open_set_fields(group))
     return rows
+
+
+def _mean_std(values: Sequence[float | None]) -> tuple[float | None, float | None]:
+    known = [float(v) for v in values if v is not None]
+    if not known:
+        return None, None
+    return round(float(np.mean(known)), 2), round(float(np.std(known, ddof=0)), 2)
+
+
+def open_set_fields(group: Sequence) -> dict:
+    """The open-set columns of one (method, shots) row, over its runs: ``n_unknown`` (unknown
+    queries per run), ``auroc_mean/std`` (known vs unknown, percent), ``open_accuracy_mean/std``
+    (all queries at the threshold), ``no_reject_accuracy_mean/std`` (all queries, nothing
+    rejected: every unknown query wrong), ``known_accept_mean`` and ``unknown_reject_mean``
+    (percent), ``threshold_mean`` (over the runs that reject; None when none does) and
+    ``rejecting_runs`` (how many runs had a threshold). ``accuracy_*`` is then closed-set."""
+    out = {"n_unknown": int(np.mean([r.n_unknown for r in group]))}
+    for key in ("auroc", "open_accuracy", "no_reject_accuracy"):
+        out[f"{key}_mean"], out[f"{key}_std"] = _mean_std([getattr(r, key) for r in group])
+    out["known_accept_mean"] = mean_or_none([r.known_accept for r in group])
+    out["unknown_reject_mean"] = mean_or_none([r.unknown_reject for r in group])
+    thresholds = [r.threshold for r in group if r.threshold is not None]
+    out["threshold_mean"] = round(float(np.mean(thresholds)), 4) if thresholds else None
+    out["rejecting_runs"] = len(thresholds)
+    return out
 
 
 def format_table(results: Sequence[dict]) -> str:
@@ -102,6 +129,26 @@ def format_table(results: Sequence[dict]) -> str:
     cell = {(r["method"], r["shots"]): f"{r['accuracy_mean']:.1f} ± {r['accuracy_std']:.1f}" for r in results}
     head = ["method"] + [f"{k}-shot" for k in shots]
     rows = [[m] + [cell.get((m, k), "-") for k in shots] for m in methods]
+    widths = [max(len(str(r[i])) for r in [head] + rows) for i in range(len(head))]
+    line = lambda r: "  ".join(
+        str(v).ljust(w) if i == 0 else str(v).rjust(w) for i, (v, w) in enumerate(zip(r, widths))
+    )
+    return "\n".join([line(head), line(["-" * w for w in widths])] + [line(r) for r in rows])
+
+
+def format_open_set_table(results: Sequence[dict]) -> str:
+    """Plain-text open-set table: methods as rows, per K the AUROC and the accuracy at the
+    threshold ('mean ± std'); '' when no row carries them."""
+    rows_in = [r for r in results if r.get("open_accuracy_mean") is not None]
+    if not rows_in:
+        return ""
+    methods = list(dict.fromkeys(r["method"] for r in rows_in))
+    shots = sorted({r["shots"] for r in rows_in})
+    cells = {(r["method"], r["shots"]): r for r in rows_in}
+    fmt = lambda r, k: "-" if r.get(f"{k}_mean") is None else f"{r[f'{k}_mean']:.1f} ± {r[f'{k}_std']:.1f}"
+    head = ["method"] + [f"{k}-shot {w}" for k in shots for w in ("AUROC", "acc@t")]
+    keys = ("auroc", "open_accuracy")
+    rows = [[m] + [fmt(cells[(m, k)], w) if (m, k) in cells else "-" for k in shots for w in keys] for m in methods]
     widths = [max(len(str(r[i])) for r in [head] + rows) for i in range(len(head))]
     line = lambda r: "  ".join(
         str(v).ljust(w) if i == 0 else str(v).rjust(w) for i, (v, w) in enumerate(zip(r, widths))

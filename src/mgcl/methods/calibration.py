@@ -30,6 +30,7 @@ with ``acc`` the fraction of correct predictions and ``conf`` the mean confidenc
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from scipy.optimize import minimize_scalar
@@ -111,7 +112,22 @@ def _text_rows(text: TextFeatures | None, rows: torch.Tensor) -> TextFeatures | 
     return TextFeatures(text.prompts, text.descriptions, text.captions[rows])
 
 
-def held_out_logits(
+@dataclass
+class HeldOut:
+    """What the leave-one-shot-out fits of :func:`held_out_fits` scored.
+
+    ``logits`` (M, C) and ``labels`` (M,): every held-out support clip, scored by the fold's
+    model that never saw it; ``background`` (F, B, C) or None: the B extra clips (e.g. clips
+    of "nothing of interest") scored by each of the F fold models; ``n_folds`` = F.
+    """
+
+    logits: torch.Tensor
+    labels: torch.Tensor
+    background: torch.Tensor | None
+    n_folds: int
+
+
+def held_out_fits(
     method,
     support: AudioFeatures,
     labels: torch.Tensor,
@@ -120,24 +136,27 @@ def held_out_logits(
     n_classes: int | None = None,
     max_folds: int = CALIBRATION_FOLDS,
     seed: int = 0,
-) -> tuple[torch.Tensor, torch.Tensor] | None:
+    background: AudioFeatures | None = None,
+) -> HeldOut | None:
     """Logits of every support clip from a model that never saw it, or None with one shot.
 
     support: N clips, labels (N,) in [0, C). For each leave-one-shot-out fold
     (``shot_folds(labels, max_folds, seed)``) a ``sklearn.base.clone`` of ``method`` (its
     hyper-parameters, none of its learned state) is fitted on the other clips (their audio
-    views and captions only, the same ``n_classes``) and scores the held-out clips. Each
-    fold's fit starts from ``torch.manual_seed(seed + fold)`` inside a forked RNG, so the
-    result is deterministic and the caller's RNG state is left as it was.
+    views and captions only, the same ``n_classes``) and scores the held-out clips and, when
+    given, the ``background`` clips (B of them, never part of any fit). Each fold's fit
+    starts from ``torch.manual_seed(seed + fold)`` inside a forked RNG, so the result is
+    deterministic and the caller's RNG state is left as it was.
 
-    Returns (logits (M, C), labels (M,)) over the held-out rows of every fold (every row
-    once when the folds cover the support), or None when some class has a single clip.
+    Returns a :class:`HeldOut` (logits (M, C) and labels (M,) over the held-out rows of every
+    fold, every row once when the folds cover the support; background logits (F, B, C)), or
+    None when some class has a single clip.
     """
     labels = torch.as_tensor(labels, dtype=torch.long)
     folds = shot_folds(labels, max_folds=max_folds, seed=seed)
     if not folds:
         return None
-    out_logits, out_labels = [], []
+    out_logits, out_labels, out_background = [], [], []
     with torch.random.fork_rng(devices=[]):
         for f, held in enumerate(folds):
             train = (~held).nonzero().flatten()
@@ -153,7 +172,26 @@ def held_out_logits(
             )
             out_logits.append(model.logits(support[test]).detach().cpu().float())
             out_labels.append(labels[test])
-    return torch.cat(out_logits), torch.cat(out_labels)
+            if background is not None and len(background):
+                out_background.append(model.logits(background).detach().cpu().float())
+    bg = torch.stack(out_background) if out_background else None
+    return HeldOut(torch.cat(out_logits), torch.cat(out_labels), bg, len(folds))
+
+
+def held_out_logits(
+    method,
+    support: AudioFeatures,
+    labels: torch.Tensor,
+    text: TextFeatures | None = None,
+    views: SupportViews | None = None,
+    n_classes: int | None = None,
+    max_folds: int = CALIBRATION_FOLDS,
+    seed: int = 0,
+) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """(logits (M, C), labels (M,)) of :func:`held_out_fits`: every support clip scored by a
+    model that never saw it; None when some class has a single clip."""
+    held = held_out_fits(method, support, labels, text, views, n_classes, max_folds, seed)
+    return None if held is None else (held.logits, held.labels)
 
 
 def support_temperature(
@@ -203,6 +241,8 @@ __all__ = [
     "calibrated_probabilities",
     "expected_calibration_error",
     "fit_temperature",
+    "HeldOut",
+    "held_out_fits",
     "held_out_logits",
     "pseudo_count_smoothing",
     "support_temperature",
