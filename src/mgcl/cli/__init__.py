@@ -22,6 +22,7 @@ from mgcl.cli import (  # noqa: E402
     data,
     demo,
     describe,
+    detect,
     embed,
     evaluate,
     explain,
@@ -34,6 +35,7 @@ from mgcl.util.log import setup_logging  # noqa: E402
 from mgcl.version import __version__  # noqa: E402
 
 COMMANDS = (embed, fit, predict, info, evaluate, benchmark, explain, describe, caption, data, demo)
+COMMANDS += (detect,)
 
 
 def build_parser() -> argparse.ArgumentParser:
