@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+from mgcl.cli import benchmark_detection
 from mgcl.cli.common import (
     add_backbone,
     add_command,
@@ -183,6 +184,11 @@ def per_dataset(items, name: str, names: list[str], default: str) -> str:
 # ----------------------------------------------------------------------------- the command
 def run(args) -> int:
     t_start = time.perf_counter()
+    if args.protocol == "detection":
+        args.methods_given = args.methods is not None
+        args.resolve_sources = lambda: resolve_sources(split_list(args.datasets), args.root, args.manifest, args.names)
+        return benchmark_detection.run(args)
+    args.methods = args.methods or ",".join(DEMO_METHODS)
     if args.protocol not in PROTOCOLS:
         raise MgclError(f"unknown protocol '{args.protocol}' (choose from: {', '.join(PROTOCOLS)})")
     methods = split_list(args.methods)
@@ -330,11 +336,14 @@ def register(subparsers) -> argparse.ArgumentParser:
         "prompts and plots (default: labels made readable, air_conditioner -> air conditioner)",
     )
     p.add_argument(
-        "--protocol", default="full-way", choices=list(PROTOCOLS), help="full-way (default) or episodes (see above)"
+        "--protocol",
+        default="full-way",
+        choices=[*PROTOCOLS, "detection"],
+        help="full-way (default), episodes or detection (see above and docs/detection.md)",
     )
     p.add_argument(
         "--methods",
-        default=",".join(DEMO_METHODS),
+        default=None,
         help=f"comma-separated methods (default {','.join(DEMO_METHODS)}). Choices: {method_list()}",
     )
     p.add_argument(
@@ -384,4 +393,5 @@ def register(subparsers) -> argparse.ArgumentParser:
         metavar="DIR",
         help="report folder: DIR/NAME/{results.json,results.md,*.png} per dataset and DIR/results.md",
     )
+    benchmark_detection.add_options(p)
     return p
