@@ -47,3 +47,18 @@ def test_detect_errors_are_one_line(detection_case, tmp_path, capsys):
     assert main(["detect", model, str(bad), "--threshold", "0.5"]) == 1
     err = capsys.readouterr().err
     assert "bad.wav" in err and "could not be processed" in err
+
+
+def test_explain_draws_the_timeline_of_a_long_file(detection_case, tmp_path, capsys):
+    out = tmp_path / "timeline.png"
+    model, rec = str(detection_case["model"]), str(detection_case["recording"])  # 40 s: over 30 s
+    assert (
+        main(["explain", model, rec, "--out", str(out), "--json", "--store", str(detection_case["root"] / "store")])
+        == 0
+    )
+    doc = json.loads(capsys.readouterr().out)
+    assert out.stat().st_size > 10_000 and out.read_bytes()[:4] == b"\x89PNG"
+    assert doc["duration"] == 40.0
+    sirens = [e for e in doc["events"] if e["event_label"] == TARGET]
+    assert len(sirens) == sum(e.label == TARGET for e in detection_case["events"])
+    assert all(e["event_label"] != "background" for e in doc["events"])

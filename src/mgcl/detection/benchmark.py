@@ -157,7 +157,10 @@ def build_soundscapes(
             items += [(c, clip(p, True), Path(p).name) for c, p in distract]
             order = rng.permutation(len(items))
             items = [items[i] for i in order]
-            bg = [clip(bg_paths[int(i)], False) for i in rng.choice(len(bg_paths), size=8, replace=False)]
+            bg = [
+                clip(bg_paths[int(i)], False)
+                for i in rng.choice(len(bg_paths), size=min(8, len(bg_paths)), replace=False)
+            ]
             wave, placed = soundscape(
                 rng,
                 sr,
@@ -197,9 +200,13 @@ class Support:
     end: float
 
 
-def support_spans(rec: Recording, k: int, negative_seconds: float, margin: float = 0.2) -> Support:
+def support_spans(
+    rec: Recording, k: int, negative_seconds: float, margin: float = 0.2, negatives_per_positive: float | None = 2.0
+) -> Support:
     """The first ``k`` target events, and the gaps of ``[0, end]`` between them (``margin``
-    seconds away from them) cut into pieces of ``negative_seconds`` (a shorter gap: one piece)."""
+    seconds away from them) cut into pieces of ``negative_seconds`` (a shorter gap: one piece);
+    at most ``negatives_per_positive · k`` pieces, evenly spread over the support region (a
+    cache method sums over its keys, so a class with many more clips would win by number)."""
     targets = sorted((e for e in rec.events if e.label == rec.target), key=lambda e: e.onset)
     if len(targets) <= k:
         raise MgclError(f"{rec.name}: {len(targets)} target events, need more than {k}")
@@ -212,6 +219,9 @@ def support_spans(rec: Recording, k: int, negative_seconds: float, margin: float
             negs.append((a, min(b, a + negative_seconds)))
             a += negative_seconds
         t = off + margin
+    if negatives_per_positive is not None and len(negs) > negatives_per_positive * k:
+        keep = np.unique(np.round(np.linspace(0, len(negs) - 1, max(1, int(negatives_per_positive * k)))).astype(int))
+        negs = [negs[i] for i in keep]
     return Support(pos, negs, end)
 
 
@@ -285,6 +295,35 @@ def sed_metrics(references: list[dict], estimates: list[dict], labels: Sequence[
     return out
 
 
+def boundary_shift(found: Sequence[tuple[float, float]], truth: Sequence[tuple[float, float]], limit: float = 1.0):
+    """(onset shift, offset shift) in seconds: the median of (true - detected) onsets and
+    offsets over the support events that a detection overlaps, each within ±``limit``
+    ((0, 0) when none does). The detections' systematic lead or lag (a frame sees audio
+    around it) is measured on the support region, where the truth is known."""
+    d_on, d_off = [], []
+    for a, b in truth:
+        hits = [(on, off) for on, off in found if on < b and off > a]
+        if hits:
+            on, off = min(hits, key=lambda h: abs(h[0] - a))
+            d_on.append(a - on)
+            d_off.append(b - off)
+    if not d_on:
+        return 0.0, 0.0
+    return tuple(float(np.clip(np.median(d), -limit, limit)) for d in (d_on, d_off))
+
+
+def shifted(found, shift: tuple[float, float], duration: float) -> list[tuple[float, float]]:
+    """Detections with their boundaries moved by ``shift``, clipped to the recording; an event
+    that would end before it starts keeps its centre and no length."""
+    out = []
+    for on, off in found:
+        a, b = max(0.0, on + shift[0]), min(duration, off + shift[1])
+        if b <= a:
+            a = b = 0.5 * (on + off)
+        out.append((round(a, 4), round(b, 4)))
+    return out
+
+
 @dataclass
 class DetectionBenchmark:
     """What :func:`run_benchmark` measured: the results document and per-recording events."""
@@ -313,6 +352,8 @@ def run_benchmark(
     negative_seconds: float = 1.0,
     progress: Callable[[str], None] | None = None,
     frames_cache: dict | None = None,
+    negatives_per_positive: float | None = 2.0,
+    align: bool = True,
 ) -> DetectionBenchmark:
     """Every method at every K on every recording (see the module docstring)."""
     options = (options or DetectOptions()).check()
@@ -351,7 +392,7 @@ def run_benchmark(
             ]
             timing["baseline_windows_s"] += time.perf_counter() - t0
         for k in shots:
-            sup = support_spans(rec, k, negative_seconds)
+            sup = support_spans(rec, k, negative_seconds, negatives_per_positive=negatives_per_positive)
             truth = [
                 {"filename": rec.name, "onset": e.onset, "offset": e.offset, "event_label": rec.target}
                 for e in rec.events
@@ -374,10 +415,12 @@ def run_benchmark(
                 timing["scoring_s"][m] = timing["scoring_s"].get(m, 0.0) + time.perf_counter() - t0
                 curve = ScoreCurve(centres, step, probs, list(classes), duration)
                 det = curve_events(curve, rec.name, options, support_high=high, ignore=("background",))
+                found = [(e.onset, e.offset) for e in det.events if e.event_label == "target"]
+                shift = boundary_shift(found, sup.positives) if align else (0.0, 0.0)
                 est = [
-                    {"filename": rec.name, "onset": e.onset, "offset": e.offset, "event_label": rec.target}
-                    for e in det.events
-                    if e.event_label == "target" and e.onset >= sup.end
+                    {"filename": rec.name, "onset": on, "offset": off, "event_label": rec.target}
+                    for on, off in shifted(found, shift, duration)
+                    if on >= sup.end
                 ]
                 refs.setdefault((m, k, rec.seed), []).extend(truth)
                 ests.setdefault((m, k, rec.seed), []).extend(est)
@@ -405,7 +448,13 @@ def run_benchmark(
         "protocol": "detection",
         "metric": "sed_eval event-based F1 (%), collar 200 ms (offset: max(200 ms, 50 % of length)); "
         "onset_f1: onsets only",
-        "options": {**asdict(options), "baseline_window": baseline_window, "negative_seconds": negative_seconds},
+        "options": {
+            **asdict(options),
+            "baseline_window": baseline_window,
+            "negative_seconds": negative_seconds,
+            "negatives_per_positive": negatives_per_positive,
+            "align_boundaries_on_support": align,
+        },
         "results": results,
         "timing": timing,
     }
