@@ -332,6 +332,19 @@ class DetectionBenchmark:
     events: list[dict] = field(default_factory=list)
 
 
+def window_thresholds(probs: np.ndarray, centres: np.ndarray, sup: Support, classes: Sequence[str]) -> np.ndarray:
+    """(C,) thresholds from the support region's own windows: for the target, half-way between
+    the median probability of the windows centred inside the K support events and that of
+    the windows centred inside the negative spans (the other columns: 0.5)."""
+    high = np.full(len(classes), 0.5)
+    inside = lambda spans: np.any([(centres >= a) & (centres < b) for a, b in spans], axis=0)  # noqa: E731
+    pos, neg = inside(sup.positives), inside(sup.negatives) if sup.negatives else np.zeros(len(centres), bool)
+    c = list(classes).index("target")
+    if pos.any() and neg.any():
+        high[c] = 0.5 * (np.median(probs[pos, c]) + np.median(probs[neg, c]))
+    return high
+
+
 def _fit_and_score(method: str, support: AudioFeatures, labels: list[str], queries: AudioFeatures, backbone):
     clf = FewShotAudioClassifier(backbone=backbone, method=method, store=False)
     clf.fit_features(support, labels)
@@ -354,6 +367,7 @@ def run_benchmark(
     frames_cache: dict | None = None,
     negatives_per_positive: float | None = 2.0,
     align: bool = True,
+    threshold_rule: str = "held-out",
 ) -> DetectionBenchmark:
     """Every method at every K on every recording (see the module docstring)."""
     options = (options or DetectOptions()).check()
@@ -413,6 +427,8 @@ def run_benchmark(
                     s_feats, labels = pooled_support(frames, centres, sup, step, options.pool)
                     classes, probs, high = _fit_and_score(m, s_feats, labels, pooled, backbone)
                 timing["scoring_s"][m] = timing["scoring_s"].get(m, 0.0) + time.perf_counter() - t0
+                if threshold_rule == "windows":
+                    high = window_thresholds(probs, centres, sup, classes)
                 curve = ScoreCurve(centres, step, probs, list(classes), duration)
                 det = curve_events(curve, rec.name, options, support_high=high, ignore=("background",))
                 found = [(e.onset, e.offset) for e in det.events if e.event_label == "target"]
@@ -454,6 +470,7 @@ def run_benchmark(
             "negative_seconds": negative_seconds,
             "negatives_per_positive": negatives_per_positive,
             "align_boundaries_on_support": align,
+            "threshold_rule": threshold_rule,
         },
         "results": results,
         "timing": timing,
