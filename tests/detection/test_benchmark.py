@@ -10,10 +10,13 @@ from mgcl.data.soundscapes import PlacedEvent
 from mgcl.detection.benchmark import (
     Recording,
     SoundscapeSpec,
+    boundary_shift,
     build_soundscapes,
     run_benchmark,
     sed_metrics,
+    shifted,
     support_spans,
+    window_thresholds,
 )
 from mgcl.detection.detect import DetectOptions
 
@@ -84,3 +87,24 @@ def test_run_benchmark_on_a_synthetic_recording(detection_case):
     assert all(x["n_reference"] == 3 for x in rows.values())  # 4 sirens, the first is the support
     assert all(x["wide_f1_mean"] >= 50.0 for x in rows.values()), rows
     assert bench.doc["protocol"] == "detection" and "f1_std" in rows["mgcl"]
+
+
+def test_boundary_shift_is_measured_on_the_support_events():
+    truth = [(5.0, 6.0), (10.0, 11.0), (20.0, 21.0)]
+    found = [(4.7, 6.1), (9.6, 11.1), (30.0, 31.0)]  # early by 0.3 and 0.4 s, late by 0.1 s
+    on, off = boundary_shift(found, truth)
+    assert on == pytest.approx(0.35) and off == pytest.approx(-0.1)
+    assert boundary_shift([(50.0, 51.0)], truth) == (0.0, 0.0)
+    assert boundary_shift([(0.0, 5.5)], [(4.0, 5.0)], limit=1.0) == (1.0, -0.5)
+    assert shifted([(4.7, 6.1), (0.1, 0.2)], (0.35, -0.1), 6.0) == [(5.05, 6.0), (0.15, 0.15)]
+
+
+def test_window_thresholds_split_the_support_windows():
+    from mgcl.detection.benchmark import Support
+
+    centres = np.arange(10) + 0.5
+    probs = np.stack([1 - np.linspace(0, 1, 10), np.linspace(0, 1, 10)], axis=1)
+    sup = Support(positives=[(8.0, 10.0)], negatives=[(0.0, 2.0)], end=10.0)
+    high = window_thresholds(probs, centres, sup, ["background", "target"])
+    # target windows 8.5, 9.5 -> median 0.944; negatives 0.5, 1.5 -> 0.056
+    assert high[0] == 0.5 and high[1] == pytest.approx(0.5)
