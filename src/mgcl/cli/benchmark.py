@@ -66,6 +66,10 @@ protocols (--protocol):
             e takes its queries from test fold e mod n_folds and its support from the other
             folds; with a split, support from train and queries from test. The backbone is
             frozen and nothing is trained on the dataset, so every class is "novel".
+  detection few-shot detection in long recordings built from the dataset's clips (of
+            --test-folds): one recording per target class and seed, the first K target
+            events (--shots, default 1,3,5) are the support, sed_eval event-based F1 of
+            the prototype baseline and mgcl (docs/detection.md); options below.
 
 Features come from the feature store (--store): each dataset is embedded once; a second run
 (another protocol, other methods) runs no backbone forward. Methods choose their
@@ -344,7 +348,8 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument(
         "--methods",
         default=None,
-        help=f"comma-separated methods (default {','.join(DEMO_METHODS)}). Choices: {method_list()}",
+        help=f"comma-separated methods (default {','.join(DEMO_METHODS)}; detection: prototype,mgcl). "
+        f"Choices: {method_list()}",
     )
     p.add_argument(
         "--shots",
