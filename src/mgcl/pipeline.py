@@ -24,6 +24,8 @@ from mgcl.classifier.estimator import FewShotAudioClassifier
 from mgcl.data.manifest import read_manifest
 from mgcl.data.sources import Dataset
 from mgcl.data.synthetic import make_dataset
+from mgcl.detection.detect import BACKGROUND_LABELS, Detection, DetectOptions, detect, ignored_labels, model_scorer
+from mgcl.detection.thresholds import DEFAULT_THRESHOLD, support_thresholds
 from mgcl.engines import Engine, embed_with
 from mgcl.errors import InputsFailed, MgclError
 from mgcl.evaluation.protocols import Protocol, RunResult
@@ -36,6 +38,7 @@ from mgcl.store.cached import CachedRun
 from mgcl.store.captions import CaptionCache, caption_sources
 from mgcl.store.features import FeatureStore, ViewCache, default_store_dir
 from mgcl.text.captioners import make_captioner
+from mgcl.text.prompts import class_text_features
 from mgcl.text.resolve import (
     DEFAULT_CAPTIONER,
     captions_from_file,
@@ -518,3 +521,69 @@ def run_demo(
     t4 = time.perf_counter()
     seconds = {"generate": t1 - t0, "embed": t2 - t1, "views": t3 - t2, "evaluate": t4 - t3, "total": t4 - t0}
     return Demo(manifest, len(rows), n_classes, summarise(runs), res, views, seconds)
+
+
+# ----------------------------------------------------------------------------- detection
+@dataclass
+class DetectionRun:
+    """``mgcl detect`` on several recordings: one Detection per good file, errors by index,
+    and how the thresholds were chosen (in words)."""
+
+    detections: list[Detection]
+    indices: list[int]
+    errors: dict[int, str]
+    thresholds: str
+
+
+def detection_thresholds(classifier: FewShotAudioClassifier, store_dir=None, batch_size: int = 16):
+    """Per-class high thresholds chosen on the model's support clips (held out one shot at a
+    time, :func:`mgcl.detection.thresholds.support_thresholds`), re-embedded through the
+    store from the paths the model recorded; ``(None, why)`` when they are not all at hand."""
+    names = getattr(classifier, "support_names_", None) or []
+    if not names or any(n.startswith("<waveform") or not os.path.isfile(n) for n in names):
+        return None, f"{DEFAULT_THRESHOLD} (the model's support clips are not at hand to choose one)"
+    bb = classifier.get_backbone()
+    res = embed(bb, names, store_dir, batch_size, desc="embedding the support")
+    if res.errors:
+        return None, f"{DEFAULT_THRESHOLD} (some support clips could not be read)"
+    codes = [classifier.classes_.index(lab) for lab in classifier.support_labels_]
+    text = class_text_features(bb, classifier.classes_, classifier.descriptions) if bb.has_text else None
+    with torch_threads(FIT_THREADS):
+        return support_thresholds(
+            classifier.method_, res.stacked(), codes, len(classifier.classes_), classifier.temperature_, text
+        )
+
+
+def detect_files(
+    classifier: FewShotAudioClassifier,
+    sources: Sequence,
+    options: DetectOptions,
+    store_dir=None,
+    batch_size: int = 16,
+    ignore: Sequence[str] = BACKGROUND_LABELS,
+    on_file: Callable[[int, Detection], None] | None = None,
+) -> DetectionRun:
+    """Detect the model's classes in each recording (any length, streamed): one backbone pass
+    per file, the fitted method scoring windows of its frames, events from the curves. The
+    thresholds are ``options.threshold`` or chosen on the model's support
+    (:func:`detection_thresholds`); labels in ``ignore`` and the model's unknown label are
+    never events. A file that cannot be read is an entry of ``errors``."""
+    options.check()
+    high, how = None, f"{options.threshold} (given)"
+    if options.threshold is None:
+        high, how = detection_thresholds(classifier, store_dir, batch_size)
+    bb = classifier.get_backbone()
+    score = model_scorer(classifier)
+    skip = ignored_labels(classifier, ignore)
+    out, indices, errors = [], [], {}
+    for i, src in enumerate(sources):
+        try:
+            det = detect(bb, score, classifier.classes_, src, options, support_high=high, ignore=skip)
+        except MgclError as exc:
+            errors[i] = str(exc)
+            continue
+        out.append(det)
+        indices.append(i)
+        if on_file is not None:
+            on_file(i, det)
+    return DetectionRun(out, indices, errors, how)

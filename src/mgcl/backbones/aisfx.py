@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -223,6 +223,114 @@ class AisfxBackbone:
             frames = torch.cat([f[b, :, :k].T for b, k in layout])[:n_valid]
             items.append((clip, l2_normalize(frames)))
         return AudioFeatures.stack(items, frame_step=self.frame_step)
+
+    @torch.inference_mode()
+    def stream_frames(
+        self, blocks: Iterable[np.ndarray], peak: float, blocks_per_batch: int | None = None
+    ) -> Iterator[tuple[torch.Tensor, np.ndarray]]:
+        """Frames of one long recording given as consecutive sample blocks, in order.
+
+        ``blocks``: float32 mono blocks at 44.1 kHz (any sizes) whose concatenation x is the
+        recording; ``peak`` = max|x| (a first pass over it: :func:`mgcl.audio.stream.peak`).
+        Yields ``(frames (t, 512) L2-normalised, spans (t, 2) seconds)`` pieces; concatenated,
+        the frames equal ``encode_audio([x]).frames[0]``'s real frames (same peak
+        normalisation, same spectrogram frames, same network blocks, same kept steps; float
+        rounding aside) and the spans equal :meth:`frame_spans`. Memory holds one network
+        batch of blocks and the samples they need, whatever the length of x.
+
+        Spectrogram frame i covers samples [1024 i - 1024, 1024 i + 1024) of x (zeros outside,
+        the centred STFT); block b needs frames [50 b, 50 b + 100) and is not the last one
+        exactly when frame 50 b + 100 exists (the clip's T = 1 + n // 1024 frames).
+        """
+        scale = float(peak) if peak > 0 else 1.0
+        batch = int(blocks_per_batch or self.batch_size)
+        window = torch.hann_window(N_FFT)
+        fb = torch.from_numpy(mel_filterbank(SAMPLE_RATE, N_FFT, N_MELS))
+        buf = torch.zeros(N_FFT // 2)  # the padded signal from sample `buf0` on (starts with the centre pad)
+        buf0 = -N_FFT // 2
+        n_samples = 0
+        spec = torch.zeros(0, N_MELS)  # spectrogram frames from index `spec0` on
+        spec0 = 0
+        next_block = 0
+        emitted = 0
+
+        def frames_from(x: torch.Tensor) -> torch.Tensor:
+            s = torch.stft(x, n_fft=N_FFT, hop_length=HOP, window=window, center=False, return_complex=True)
+            power = s.real.square() + s.imag.square()
+            return (torch.log10(1.0 + 10000.0 * (fb @ power)) / LOG_MAX).T
+
+        def run(block_ids: list[int], spec: torch.Tensor, spec0: int):
+            chunk = torch.stack([spec[b * BLOCK_HOP - spec0 : b * BLOCK_HOP - spec0 + BLOCK] for b in block_ids])
+            return self.block_features(chunk)  # (n, 512, 12)
+
+        def step_spans(b: int, k: int) -> np.ndarray:
+            starts = np.array([b * BLOCK_HOP + POOL * j for j in range(k)], dtype=np.float64)
+            return np.stack([starts - 0.5, starts + POOL - 0.5], axis=1) * (HOP / SAMPLE_RATE)
+
+        for block in blocks:
+            x = torch.as_tensor(np.asarray(block, dtype=np.float32)) / scale
+            n_samples += len(x)
+            buf = torch.cat([buf, x])
+            # spectrogram frames whose samples are all in: frame i needs buf up to 1024 i + 1024 (x coordinates)
+            n_ready = (buf0 + len(buf) - N_FFT // 2) // HOP + 1 - (spec0 + len(spec))
+            if n_ready > 0:
+                first = spec0 + len(spec)
+                lo = first * HOP - N_FFT // 2 - buf0
+                seg = buf[lo : lo + (n_ready - 1) * HOP + N_FFT]
+                spec = torch.cat([spec, frames_from(seg)])
+            # blocks known not to be the last: frame 50 b + 100 exists
+            ready = []
+            while spec0 + len(spec) > next_block * BLOCK_HOP + BLOCK:
+                ready.append(next_block)
+                next_block += 1
+                if len(ready) == batch:
+                    break
+            while ready:
+                feats = run(ready, spec, spec0)
+                keep = BLOCK_HOP // POOL
+                frames = torch.cat([f[:, :keep].T for f in feats])
+                spans = np.concatenate([step_spans(b, keep) for b in ready])
+                emitted += len(frames)
+                yield l2_normalize(frames), spans
+                ready = []
+                while spec0 + len(spec) > next_block * BLOCK_HOP + BLOCK and len(ready) < batch:
+                    ready.append(next_block)
+                    next_block += 1
+            # drop what no later block needs
+            drop_spec = next_block * BLOCK_HOP - spec0
+            if drop_spec > 0:
+                spec, spec0 = spec[drop_spec:], spec0 + drop_spec
+            drop = (spec0 + len(spec)) * HOP - N_FFT // 2 - buf0
+            if drop > 0:
+                buf, buf0 = buf[drop:], buf0 + drop
+        if n_samples == 0:
+            raise BackboneError("cannot stream an empty recording (zero samples)")
+        # the end: the centred STFT's right pad, the remaining frames, the last (zero-padded) blocks
+        total = 1 + n_samples // HOP
+        buf = torch.cat([buf, torch.zeros(N_FFT // 2)])
+        missing = total - (spec0 + len(spec))
+        if missing > 0:
+            first = spec0 + len(spec)
+            lo = first * HOP - N_FFT // 2 - buf0
+            spec = torch.cat([spec, frames_from(buf[lo : lo + (missing - 1) * HOP + N_FFT])])
+        nb = n_blocks(total)
+        _, n_valid = frame_layout(total)
+        need = (nb - 1) * BLOCK_HOP + BLOCK - spec0
+        spec = F.pad(spec, (0, 0, 0, max(0, need - len(spec))))
+        rest = list(range(next_block, nb))
+        for i in range(0, len(rest), batch):
+            ids = rest[i : i + batch]
+            feats = run(ids, spec, spec0)
+            parts, spans = [], []
+            for b, f in zip(ids, feats):
+                k = STEPS if b == nb - 1 else BLOCK_HOP // POOL
+                parts.append(f[:, :k].T)
+                spans.append(step_spans(b, k))
+            frames, spans = torch.cat(parts), np.concatenate(spans)
+            frames, spans = frames[: n_valid - emitted], spans[: n_valid - emitted]
+            emitted += len(frames)
+            if len(frames):
+                yield l2_normalize(frames), spans
 
     def encode_text(self, texts: Sequence[str]) -> torch.Tensor:
         raise BackboneError("backbone 'aisfx' is audio-only: it has no text encoder")

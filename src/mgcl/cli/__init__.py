@@ -1,6 +1,6 @@
-"""The ``mgcl`` command: embed, fit, predict, info, evaluate, benchmark, explain, describe,
-caption, data, demo, serve. One module per command (``register(subparsers)`` and ``run(args)``); what they
-share is in :mod:`.common`. Nothing outside this package imports it.
+"""The ``mgcl`` command: embed, fit, predict, info, detect, evaluate, benchmark, explain,
+describe, caption, data, demo, serve. One module per command (``register(subparsers)`` and
+``run(args)``); what they share is in :mod:`.common`. Nothing outside this package imports it.
 
 Exit status: 0 on success, 1 when some inputs were bad (the good ones are still processed and
 each bad one is listed), 2 on a usage error or an unusable input (one line on stderr),
@@ -22,6 +22,7 @@ from mgcl.cli import (  # noqa: E402
     data,
     demo,
     describe,
+    detect,
     embed,
     evaluate,
     explain,
@@ -34,7 +35,7 @@ from mgcl.errors import MgclError  # noqa: E402
 from mgcl.util.log import setup_logging  # noqa: E402
 from mgcl.version import __version__  # noqa: E402
 
-COMMANDS = (embed, fit, predict, info, evaluate, benchmark, explain, describe, caption, data, demo, serve)
+COMMANDS = (embed, fit, predict, info, detect, evaluate, benchmark, explain, describe, caption, data, demo, serve)
 
 
 def build_parser() -> argparse.ArgumentParser:

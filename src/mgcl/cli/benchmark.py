@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+from mgcl.cli import benchmark_detection
 from mgcl.cli.common import (
     add_backbone,
     add_command,
@@ -69,6 +70,10 @@ protocols (--protocol):
             e takes its queries from test fold e mod n_folds and its support from the other
             folds; with a split, support from train and queries from test. The backbone is
             frozen and nothing is trained on the dataset, so every class is "novel".
+  detection few-shot detection in long recordings built from the dataset's clips (of
+            --test-folds): one recording per target class and seed, the first K target
+            events (--shots, default 1,3,5) are the support, sed_eval event-based F1 of
+            the prototype baseline and mgcl (docs/detection.md); options below.
 
 Features come from the feature store (--store): each dataset is embedded once; a second run
 (another protocol, other methods) runs no backbone forward. Methods choose their
@@ -188,6 +193,13 @@ def per_dataset(items, name: str, names: list[str], default: str) -> str:
 def run(args) -> int:
     t_start = time.perf_counter()
     engine = engine_of(args)
+    if args.protocol == "detection":
+        if engine.kind != "local":
+            raise MgclError("--protocol detection runs on the local engine only (drop --engine ray)")
+        args.methods_given = args.methods is not None
+        args.resolve_sources = lambda: resolve_sources(split_list(args.datasets), args.root, args.manifest, args.names)
+        return benchmark_detection.run(args)
+    args.methods = args.methods or ",".join(DEMO_METHODS)
     if args.protocol not in PROTOCOLS:
         raise MgclError(f"unknown protocol '{args.protocol}' (choose from: {', '.join(PROTOCOLS)})")
     methods = split_list(args.methods)
@@ -341,12 +353,16 @@ def register(subparsers) -> argparse.ArgumentParser:
         "prompts and plots (default: labels made readable, air_conditioner -> air conditioner)",
     )
     p.add_argument(
-        "--protocol", default="full-way", choices=list(PROTOCOLS), help="full-way (default) or episodes (see above)"
+        "--protocol",
+        default="full-way",
+        choices=[*PROTOCOLS, "detection"],
+        help="full-way (default), episodes or detection (see above and docs/detection.md)",
     )
     p.add_argument(
         "--methods",
-        default=",".join(DEMO_METHODS),
-        help=f"comma-separated methods (default {','.join(DEMO_METHODS)}). Choices: {method_list()}",
+        default=None,
+        help=f"comma-separated methods (default {','.join(DEMO_METHODS)}; detection: prototype,mgcl). "
+        f"Choices: {method_list()}",
     )
     p.add_argument(
         "--shots",
@@ -397,4 +413,5 @@ def register(subparsers) -> argparse.ArgumentParser:
         help="report folder: DIR/NAME/{results.json,results.md,*.png} per dataset and DIR/results.md",
     )
     add_engine(p)
+    benchmark_detection.add_options(p)
     return p

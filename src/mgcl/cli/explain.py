@@ -11,11 +11,18 @@ import json
 import textwrap
 from pathlib import Path
 
+from mgcl.audio.stream import duration as audio_duration
 from mgcl.cli.common import add_command, add_model_options, load_model
+from mgcl.detection.detect import DetectOptions
+from mgcl.detection.overview import overview_spectrogram
 from mgcl.errors import MgclError
 from mgcl.explain.compute import explain_clip
 from mgcl.explain.render import render
-from mgcl.pipeline import default_store
+from mgcl.explain.timeline import render_timeline
+from mgcl.pipeline import default_store, detect_files
+
+#: Files longer than this (seconds) are explained as a detection timeline.
+LONG_FILE_S = 30.0
 
 DESCRIPTION = textwrap.fill(
     "Explain one decision of a model saved by `mgcl fit`: classify FILE and draw, in one PNG, "
@@ -28,7 +35,9 @@ DESCRIPTION = textwrap.fill(
     "and of the runner-up; the bars of a class sum to its logit. Other methods show one "
     "'total' bar. The plan is computed with the model's own epsilon and marginals. "
     "With --json, a summary (prediction, probabilities, branch contributions, the heaviest "
-    "(time, concept) matches) is printed on stdout.",
+    "(time, concept) matches) is printed on stdout. A long file (over 30 s, or any file with "
+    "--timeline) is drawn as a timeline instead: its spectrogram, the score curve of every "
+    "class below it with its threshold, and the events `mgcl detect` finds (default options).",
     width=88,
 )
 
@@ -99,8 +108,54 @@ def register(subparsers) -> argparse.ArgumentParser:
         metavar="DIR",
         help="feature store folder (embeddings cached by audio content; default $MGCL_STORE or ~/.cache/mgcl/features)",
     )
+    p.add_argument(
+        "--timeline",
+        action="store_true",
+        help="draw the detection timeline (spectrogram, score curves, events), the default for files over 30 s",
+    )
     add_model_options(p)
     return p
+
+
+def explain_long(args, clf, store) -> int:
+    """The timeline of a long file: `mgcl detect`'s curves and events under its spectrogram."""
+    run = detect_files(clf, [str(args.file)], DetectOptions(), store)
+    if run.errors:
+        raise MgclError(run.errors[0])
+    det = run.detections[0]
+    spec, freqs, dur = overview_spectrogram(str(args.file))
+    events = [(e.onset, e.offset, e.event_label, e.score) for e in det.events]
+    title = f"{args.file}: {len(events)} event(s) · method {clf.method}, backbone {clf.backbone_name_}"
+    try:
+        render_timeline(
+            spec,
+            freqs,
+            dur,
+            det.curve.times,
+            det.curve.scores,
+            det.curve.classes,
+            events,
+            det.high,
+            args.out,
+            title=title,
+            ignored=det.ignored,
+        )
+    except OSError as exc:
+        raise MgclError(f"--out {args.out}: cannot write ({exc.strerror or exc})") from None
+    if args.json:
+        doc = {
+            "file": str(args.file),
+            "out": str(args.out),
+            "duration": round(dur, 3),
+            "thresholds": {"how": run.thresholds, "high": dict(zip(det.curve.classes, map(float, det.high)))},
+            "events": [{"onset": a, "offset": b, "event_label": c, "score": d} for a, b, c, d in events],
+        }
+        print(json.dumps(doc, indent=2, ensure_ascii=False))
+    else:
+        for a, b, c, d in events:
+            print(f"{a:.2f}-{b:.2f} s\t{c}\t{d:.3f}")
+        print(f"explanation: {args.out} ({len(events)} event(s) in {dur:.1f} s)")
+    return 0
 
 
 def _check_out(out: Path) -> None:
@@ -121,6 +176,8 @@ def cmd_explain(args) -> int:
     clf = load_model(args, store=store)
     if not args.file.exists():  # before the backbone is built: fail fast
         raise MgclError(f"{args.file}: file not found")
+    if args.timeline or audio_duration(str(args.file)) > LONG_FILE_S:
+        return explain_long(args, clf, store)
     expl = explain_clip(clf, str(args.file), top_k=args.top_k, concepts=args.concepts)
     try:
         render(expl, args.out)
