@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+from unittest import mock
 
 import pytest
 import torch
 
 from mgcl.methods.common import (
+    balance_classes,
     branch_spread,
     cache_affinity,
     cache_logits,
@@ -22,6 +24,9 @@ from mgcl.methods.common import (
     view_weights,
     zero_shot_logits,
 )
+from mgcl.methods.mgcl import training_free
+from mgcl.methods.mgcl.training_free import MGCL
+from mgcl.types import AudioFeatures
 
 
 def test_cache_logits_by_hand():
@@ -169,3 +174,31 @@ def test_view_weights_are_one_over_the_clips_of_the_views_class():
     assert torch.allclose(view_weights(labels, source), torch.tensor([0.25, 0.25, 1.0, 1.0, 0.5, 0.5]))
     assert torch.equal(view_weights(labels, source, 0.3), torch.full((6,), 0.3))
     assert view_weights(labels, source[:0]).shape == (0,)
+
+
+def test_balance_classes_gives_every_class_the_mean_mass_and_leaves_balanced_values_alone():
+    v = one_hot(torch.tensor([0, 1, 1, 1]), 3)  # masses 1, 3, 0
+    b = balance_classes(v)
+    assert torch.allclose(b.sum(0), torch.tensor([2.0, 2.0, 0.0]))
+    assert torch.allclose(b[:, 0], torch.tensor([2.0, 0, 0, 0])) and torch.allclose(b[1:, 1], torch.full((3,), 2 / 3))
+    balanced = one_hot(torch.tensor([0, 1, 0, 1]), 2) * 0.3
+    assert balance_classes(balanced) is balanced
+
+
+def test_mgcl_cache_does_not_favour_the_class_with_more_keys():
+    """A query equal to the one key of class 0, three keys of class 1 close to it: summed over
+    keys, class 1 would win by number (checked with the balancing switched off)."""
+    g = torch.Generator().manual_seed(0)
+    centres = torch.nn.functional.normalize(torch.randn(3, 16, generator=g), dim=1)
+    q = centres[0]
+    near = torch.nn.functional.normalize(q + 0.05 * torch.randn(3, 16, generator=g), dim=1)
+    far = torch.nn.functional.normalize(centres[2] + 0.1 * torch.randn(3, 16, generator=g), dim=1)
+    clips = torch.cat([q[None], near, far])
+    feats = AudioFeatures(clips, clips[:, None], torch.ones(len(clips), 1, dtype=torch.bool), 0.2)
+    labels = torch.tensor([0, 1, 1, 1, 2, 2, 2])
+    fit = lambda: MGCL(branches=("cc",), segment=None, augment=(), cv_rounds=0).fit(feats, labels)  # noqa: E731
+    model = fit()
+    assert model.values_.sum(0).tolist() == pytest.approx([7 / 3] * 3)
+    assert int(model.logits(feats[:1]).argmax()) == 0
+    with mock.patch.object(training_free, "balance_classes", lambda v: v):
+        assert int(fit().logits(feats[:1]).argmax()) == 1

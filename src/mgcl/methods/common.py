@@ -29,6 +29,24 @@ def view_weights(labels: torch.Tensor, source: torch.Tensor, weight: float | Non
     return 1.0 / counts[labels[source]]
 
 
+def balance_classes(values: torch.Tensor) -> torch.Tensor:
+    """Cache values whose class columns all carry the same mass.
+
+        m_c = Σ_k V_kc,   V'_kc = V_kc · mean_{c': m_c' > 0} m_c' / m_c   (columns with m_c = 0 stay 0)
+
+    A cache sums affinities over keys, so a class with more keys (an imbalanced support: 2
+    background pieces per event in detection, or a user's 10 clips of one class beside 3 of
+    another) would win by number. A balanced support (every class the same mass, as in every
+    K-shot protocol) is returned unchanged, bit for bit.  values (N, C) -> (N, C)
+    """
+    mass = values.sum(0)
+    present = mass > 0
+    if not bool(present.any()) or bool((mass[present] == mass[present][0]).all()):
+        return values
+    scale = torch.where(present, mass[present].mean() / mass.clamp_min(torch.finfo(mass.dtype).tiny), 0.0)
+    return values * scale
+
+
 def centre(x: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
     """normalise(x - mean) along the last axis (SimpleShot centring)."""
     return l2_normalize(x - mean)

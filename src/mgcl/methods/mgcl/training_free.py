@@ -49,6 +49,7 @@ import torch
 from mgcl.errors import MgclError
 from mgcl.methods.base import Method, as_tuple
 from mgcl.methods.common import (
+    balance_classes,
     branch_spread,
     cache_logits,
     centre,
@@ -109,7 +110,8 @@ class MGCL(Method):
     view_weight:          a view's value row in the caches (None: 1 / K_c).
 
     Learned: ``branches_``, ``alpha_``, ``beta_``, ``spread_``, ``cv_accuracy_`` (with
-    folds), ``segment_frames_``, the caches ``keys_`` (N + V, D), ``values_`` (N + V, C),
+    folds), ``segment_frames_``, the caches ``keys_`` (N + V, D), ``values_`` (N + V, C; each class
+    the same total value, :func:`~mgcl.methods.common.balance_classes`),
     ``key_source_`` (N + V,), ``frame_keys_`` / ``frame_key_mask_`` / ``frame_key_w_``,
     ``mean_`` (D,), ``fine_mean_`` (D,) and, with text, ``text_weights_`` (C, D),
     ``concepts_`` (C, M, D), ``concept_mask_`` (C, M), ``caption_keys_`` (N + V, D).
@@ -218,6 +220,7 @@ class MGCL(Method):
         self.values_ = one_hot(labels[self.key_source_], self.n_classes_)
         if views is not None and len(views):  # a view's value: its clip's label, weighted (view_weights)
             self.values_ *= self._row_weights(labels, views)[:, None]
+        self.values_ = balance_classes(self.values_)  # a class does not win by its number of keys
         if text is not None:
             self.text_weights_ = class_text_weights(text.prompts, text.descriptions)
             descriptions = text.descriptions or [torch.zeros(0, self.dim_)] * self.n_classes_
