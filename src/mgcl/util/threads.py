@@ -1,6 +1,6 @@
 """CPU threads: fast alone, and polite beside other work.
 
-Two measured facts (2 cores, other busy processes beside; ``benchmarks/first_hour.py``):
+Measured facts (2 cores, other busy processes beside; ``benchmarks/first_hour.py``):
 
 * OpenMP's default wait policy lets idle worker threads spin; with other processes on the
   cores, every parallel region then waits for a descheduled spinner: mgcl_f's fit on 24 clips
@@ -12,7 +12,7 @@ Two measured facts (2 cores, other busy processes beside; ``benchmarks/first_hou
 * The same holds for the BLAS under numpy / scipy / scikit-learn (the logistic regressions that
   initialise mgcl_f's head): OpenBLAS's threads busy-wait, and beside other busy processes one
   averaged logistic regression on 640 x 1024 rows took 12.6-14.4 s with its 2 threads and
-  0.36-0.44 s with one (``/tmp`` micro-benchmark, interleaved). :func:`torch_threads` limits them too.
+  0.36-0.44 s with one (three interleaved rounds). :func:`torch_threads` limits them too.
 
 Nothing here imports torch at module level.
 """
