@@ -15,6 +15,7 @@ __all__ = ["FewShotAudioClassifier", "__version__"]
 
 def __getattr__(name: str):
     if name == "FewShotAudioClassifier":
+        # lazy on purpose (PEP 562): `import mgcl` stays light; torch loads on first use of the class
         from mgcl.classifier.estimator import FewShotAudioClassifier
 
         return FewShotAudioClassifier

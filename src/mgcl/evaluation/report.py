@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from mgcl.evaluation.specs import ABLATE_BRANCHES, ABLATE_INPUTS, ABLATE_LOSSES
+from mgcl.evaluation.summary import open_set_cells
 from mgcl.util.atomic import atomic_write_bytes
 
 #: What each ablation suffix switches off.
@@ -179,7 +180,7 @@ def ece_table(results: Sequence[dict]) -> str:
 
 def has_open_set(results: Sequence[dict]) -> bool:
     """Whether any row carries open-set columns (``open_accuracy_mean``)."""
-    return any(r.get("open_accuracy_mean") is not None for r in results)
+    return open_set_cells(results) is not None
 
 
 def open_set_table(results: Sequence[dict]) -> str:
@@ -187,12 +188,10 @@ def open_set_table(results: Sequence[dict]) -> str:
     accuracy on all queries at the threshold and without rejection, cells ``mean ± std`` (2
     decimals, as in the JSON); the best mean of each column in bold; '' when no row carries
     them. (Headers do not end in ``-shot``.)"""
-    rows_in = [r for r in results if r.get("open_accuracy_mean") is not None]
-    if not rows_in:
+    found = open_set_cells(results)
+    if found is None:
         return ""
-    methods = list(dict.fromkeys(r["method"] for r in rows_in))
-    shots = sorted({r["shots"] for r in rows_in})
-    cells = {(r["method"], r["shots"]): r for r in rows_in}
+    methods, shots, cells = found
     keys = (("accuracy", "closed"), ("auroc", "AUROC"), ("open_accuracy", "acc@τ"), ("no_reject_accuracy", "acc, no τ"))
     best = {}
     for k in shots:

@@ -136,15 +136,24 @@ def format_table(results: Sequence[dict]) -> str:
     return "\n".join([line(head), line(["-" * w for w in widths])] + [line(r) for r in rows])
 
 
+def open_set_cells(results: Sequence[dict]) -> tuple[list[str], list[int], dict[tuple[str, int], dict]] | None:
+    """The rows carrying open-set columns (``open_accuracy_mean``) as (methods in order of first
+    appearance, sorted shots, {(method, shots): row}); None when no row carries them."""
+    rows_in = [r for r in results if r.get("open_accuracy_mean") is not None]
+    if not rows_in:
+        return None
+    methods = list(dict.fromkeys(r["method"] for r in rows_in))
+    shots = sorted({r["shots"] for r in rows_in})
+    return methods, shots, {(r["method"], r["shots"]): r for r in rows_in}
+
+
 def format_open_set_table(results: Sequence[dict]) -> str:
     """Plain-text open-set table: methods as rows, per K the AUROC and the accuracy at the
     threshold ('mean ± std'); '' when no row carries them."""
-    rows_in = [r for r in results if r.get("open_accuracy_mean") is not None]
-    if not rows_in:
+    found = open_set_cells(results)
+    if found is None:
         return ""
-    methods = list(dict.fromkeys(r["method"] for r in rows_in))
-    shots = sorted({r["shots"] for r in rows_in})
-    cells = {(r["method"], r["shots"]): r for r in rows_in}
+    methods, shots, cells = found
     fmt = lambda r, k: "-" if r.get(f"{k}_mean") is None else f"{r[f'{k}_mean']:.1f} ± {r[f'{k}_std']:.1f}"
     head = ["method"] + [f"{k}-shot {w}" for k in shots for w in ("AUROC", "acc@t")]
     keys = ("auroc", "open_accuracy")
