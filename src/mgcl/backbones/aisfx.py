@@ -110,8 +110,8 @@ class ConvBlock(nn.Module):
         self.bn2 = nn.BatchNorm2d(c_out)
 
     def forward(self, x: torch.Tensor, pool: int) -> torch.Tensor:
-        x = F.relu(self.bn1(self.conv1(x)))
-        x = F.relu(self.bn2(self.conv2(x)))
+        x = F.relu(self.bn1(self.conv1(x)), inplace=True)  # in place: one activation less in memory
+        x = F.relu(self.bn2(self.conv2(x)), inplace=True)
         return F.max_pool2d(x, pool) if pool > 1 else x
 
 

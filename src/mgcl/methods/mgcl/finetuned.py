@@ -33,8 +33,9 @@ def kmeans_init(x: torch.Tensor, k: int, gen: torch.Generator, iters: int = 10) 
     c = x[torch.randperm(len(x), generator=gen)[:k]].clone()
     for _ in range(iters):
         assign = (x @ c.T).argmax(1)
+        counts = torch.bincount(assign, minlength=k).tolist()
         for j in range(k):
-            if (assign == j).any():
+            if counts[j]:
                 c[j] = x[assign == j].mean(0)
         c = l2_normalize(c)
     return c
