@@ -402,12 +402,12 @@ def test_cuda_matches_cpu():
 
 
 def test_small_batches_multiply_and_sum_like_the_loop(monkeypatch):
-    """Small kernels take the multiply-and-sum mat-vecs, large ones the loop: same values up
-    to float rounding."""
+    """Short rows take the multiply-and-sum mat-vecs, long ones the loop: same values up to
+    float rounding."""
     g = torch.Generator().manual_seed(0)
     k, u, v = torch.rand(22, 4, 50, generator=g), torch.rand(22, 50, generator=g), torch.rand(4, 50, generator=g)
     small = mot._vecmat(u, k), mot._matvec(k, v)
-    monkeypatch.setattr(mot, "_SMALL", 0)
+    monkeypatch.setattr(mot, "_ROW_MIN", 0)
     loop = mot._vecmat(u, k), mot._matvec(k, v)
     for x, y in zip(small, loop):
         torch.testing.assert_close(x, y, rtol=1e-6, atol=0.0)

@@ -39,13 +39,15 @@ __all__ = [
 
 #: Scalings are absorbed into the log-potentials once |log u| or |log v| exceeds τ.
 _TAU = {torch.float32: 10.0, torch.float64: 50.0}
-#: Mat-vecs loop over the reduced dimension up to this size, else multiply and sum.
+#: Mat-vecs loop over the reduced dimension (r steps, each an FMA over the other two
+#: dimensions) when it is at most _LOOP_MAX long and each step works on at least _ROW_MIN
+#: entries; otherwise they multiply and sum (two operations and a temporary of the kernel's
+#: size). Each step of the loop costs ~10 µs of interpreter and dispatch before any work, so
+#: small batches are faster multiplied and summed (mgcl_f's frame prototypes: r = 22 frames,
+#: 4 prototypes, ~10^3 pairs: 4x), large ones looped (no temporary). The two differ by
+#: float rounding only.
 _LOOP_MAX = 64
-#: ... but a batch of at most this many kernel entries (n m B) is always multiplied and
-#: summed: the product fits in cache, and two operations beat a loop of r small ones, each
-#: paying the interpreter's and the dispatcher's overhead (mgcl_f's frame prototypes:
-#: r = 22 frames, m = 4, B ~ 10^3 pairs, 4x faster). The two differ by float rounding only.
-_SMALL = 2**17
+_ROW_MIN = 2**16
 
 
 # --------------------------------------------------------------------------- marginals
@@ -129,7 +131,7 @@ def _matvec(k: Tensor, v: Tensor) -> Tensor:
     (K̃ v)_i = Σ_j K̃_ij v_j
     k (n, m, B), v (m, B) -> (n, B)
     """
-    if k.shape[1] > _LOOP_MAX or k.numel() <= _SMALL:
+    if k.shape[1] > _LOOP_MAX or k.shape[0] * k.shape[2] < _ROW_MIN:
         return (k * v.unsqueeze(0)).sum(1)
     out = k[:, 0] * v[0]
     for j in range(1, k.shape[1]):
@@ -143,7 +145,7 @@ def _vecmat(u: Tensor, k: Tensor) -> Tensor:
     (K̃ᵀ u)_j = Σ_i u_i K̃_ij
     u (n, B), k (n, m, B) -> (m, B)
     """
-    if k.shape[0] > _LOOP_MAX or k.numel() <= _SMALL:
+    if k.shape[0] > _LOOP_MAX or k.shape[1] * k.shape[2] < _ROW_MIN:
         return (k * u.unsqueeze(1)).sum(0)
     out = k[0] * u[0]
     for i in range(1, k.shape[0]):
