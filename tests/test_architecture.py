@@ -57,6 +57,49 @@ def test_no_mgcl_import_inside_a_function():
     assert not found, "\n".join(found)
 
 
+#: The only calls of importlib.import_module in the package, (file, function): registries that
+#: name their entries' modules as strings and import one when it is used. The command line's
+#: (``mgcl.cli.command_module``): each ``mgcl`` run imports its own command only, not all of
+#: them (start-up time; ``mgcl --help`` without torch). The backbones' (``_resolve``): an
+#: audio-only user never imports transformers. Any other run-time import by name would hide a
+#: dependency from import-linter, as an import inside a function does.
+IMPORTS_BY_NAME = {
+    (PACKAGE / "cli" / "__init__.py", "command_module"),
+    (PACKAGE / "backbones" / "__init__.py", "_resolve"),
+}
+
+
+def imports_by_name(path: Path) -> list[tuple[int, str]]:
+    """(line, enclosing function or "<module>") of each import_module / __import__ call in a file."""
+    tree = ast.parse(path.read_text(), str(path))
+    found = []
+
+    def visit(node: ast.AST, where: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            inner = child.name if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)) else where
+            if isinstance(child, ast.Call):
+                f = child.func
+                name = f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else ""
+                if name in ("import_module", "__import__"):
+                    found.append((child.lineno, where))
+            visit(child, inner)
+
+    visit(tree, "<module>")
+    return found
+
+
+def test_imports_by_name_only_in_the_registries():
+    found = [
+        f"{path.relative_to(ROOT)}:{line} {where}"
+        for path in modules()
+        for line, where in imports_by_name(path)
+        if (path, where) not in IMPORTS_BY_NAME
+    ]
+    assert not found, "importlib.import_module outside the registries: " + ", ".join(found)
+    # the rule sees the allowed ones (it would not pass vacuously)
+    assert {(p, w) for p, w in IMPORTS_BY_NAME if any(x == w for _, x in imports_by_name(p))} == IMPORTS_BY_NAME
+
+
 def test_only_the_command_line_prints():
     """Library code reports through logging or callbacks, so a service or notebook can route it."""
     found = []

@@ -99,6 +99,17 @@ def test_clip_does_not_depend_on_batch(backbone):
     torch.testing.assert_close(alone.clip[0], both.clip[1], atol=1e-5, rtol=0)
 
 
+def test_blocks_per_forward_change_no_bit(backbone):
+    """CPU_BATCH blocks per forward on a CPU (speed), and the features are the same bits as
+    with all the blocks in one forward."""
+    waves = [tone(500, 4.0, 44100), tone(3000, 6.5, 44100, seed=3)]  # 3 + 5 blocks
+    assert backbone.device.type != "cpu" or backbone.batch_size == A.CPU_BATCH
+    small = backbone.encode_audio(waves)
+    one = A.AisfxBackbone(device=str(backbone.device), batch_size=64)
+    whole = one.encode_audio(waves)
+    assert torch.equal(small.clip, whole.clip) and torch.equal(small.frames, whole.frames)
+
+
 @pytest.fixture(scope="module")
 def us8k_clips():
     rows = read_manifest(shared_data("urbansound8k-3folds"))

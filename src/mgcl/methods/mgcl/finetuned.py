@@ -16,6 +16,7 @@ from mgcl.methods.common import branch_spread, cache_logits, centre, zero_shot_l
 from mgcl.methods.losses import info_nce, weighted_cross_entropy
 from mgcl.methods.mgcl.branches import BRANCHES, LOGIT_SCALE, SEGMENT, TEXT_BRANCHES, fine_text_logits
 from mgcl.methods.mgcl.training_free import MGCL
+from mgcl.methods.optim import CosineAdamW
 from mgcl.methods.selection import fold_score, shot_folds
 from mgcl.ot import ot_sim
 from mgcl.types import DEFAULT_VIEWS, AudioFeatures, Concepts, SupportViews, TextFeatures, l2_normalize
@@ -33,8 +34,9 @@ def kmeans_init(x: torch.Tensor, k: int, gen: torch.Generator, iters: int = 10) 
     c = x[torch.randperm(len(x), generator=gen)[:k]].clone()
     for _ in range(iters):
         assign = (x @ c.T).argmax(1)
+        counts = torch.bincount(assign, minlength=k).tolist()
         for j in range(k):
-            if (assign == j).any():
+            if counts[j]:
                 c[j] = x[assign == j].mean(0)
         c = l2_normalize(c)
     return c
@@ -391,8 +393,7 @@ class MGCLF(MGCL):
         gen = torch.Generator().manual_seed(self.seed)
         n = len(labels) - (0 if source is None else len(source))
         p = {k: v.clone().requires_grad_(True) for k, v in p.items()}
-        opt = torch.optim.AdamW(p.values(), lr=self.lr, weight_decay=self.weight_decay)
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(epochs, 1))
+        opt = CosineAdamW(p.values(), lr=self.lr, t_max=max(epochs, 1), weight_decay=self.weight_decay)
         scores, batch = {}, None
         if eval_fn is not None and 0 in checkpoints:
             scores[0] = eval_fn({k: v.detach() for k, v in p.items()})
@@ -407,7 +408,6 @@ class MGCLF(MGCL):
             opt.zero_grad()
             loss.backward()
             opt.step()
-            sched.step()
             if eval_fn is not None and epoch in checkpoints:
                 scores[epoch] = eval_fn({k: v.detach() for k, v in p.items()})
         return {k: v.detach() for k, v in p.items()}, scores
