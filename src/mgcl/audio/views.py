@@ -26,7 +26,6 @@ import hashlib
 from collections.abc import Callable
 
 import numpy as np
-import scipy.signal
 import soxr
 
 from mgcl.types import AUDIO_VIEWS, DEFAULT_VIEWS, check_views  # noqa: F401  (the names; made here)
@@ -44,6 +43,8 @@ def add_noise(x: np.ndarray, snr_db: float, seed: int) -> np.ndarray:
 
 def butterworth(x: np.ndarray, sr: int, hz: float, kind: str) -> np.ndarray:
     """4th-order Butterworth ``kind`` ('low' / 'high') filter at ``hz`` (causal, second-order sections)."""
+    import scipy.signal  # noqa: PLC0415 - here: 0.15 s of every command's start-up, needed only to make views
+
     sos = scipy.signal.butter(4, hz, btype=kind, fs=sr, output="sos")
     return scipy.signal.sosfilt(sos, x).astype(np.float32)
 
