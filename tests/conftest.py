@@ -99,3 +99,10 @@ def aisfx_or_skip():
 
     if importlib.util.find_spec("aisfx") is None:
         pytest.skip("aisfx weights not installed (pip install --no-deps aisfx==0.1.2)")
+
+
+def file_uri(path) -> str:
+    """``file://`` URI of a local path (quoted): read through pyarrow.fs like ``s3://``."""
+    from urllib.parse import quote
+
+    return "file://" + quote(str(path))

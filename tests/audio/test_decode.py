@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from mgcl.audio.decode import load_audio, resample, to_mono
+from mgcl.audio.decode import decode_audio_bytes, load_audio, load_source, resample, to_mono
 from mgcl.errors import AudioError
-from tests.conftest import tone
+from tests.conftest import file_uri, tone
 
 
 @pytest.mark.parametrize("fmt,ext", [("WAV", "wav"), ("FLAC", "flac"), ("OGG", "ogg"), ("MP3", "mp3")])
@@ -78,3 +78,28 @@ def test_unsupported_extension(tmp_path):
     p.write_bytes(b"123")
     with pytest.raises(AudioError, match="unsupported format"):
         load_audio(p, 16000)
+
+
+def test_a_uri_or_bytes_decode_to_the_file_samples_and_fail_with_its_reasons(write_wav, tmp_path):
+    """load_source of a file:// URI (pyarrow.fs, decoded from memory) and decode_audio_bytes
+    give the local file's samples bit for bit, and its one-line reasons with the URI."""
+    pytest.importorskip("pyarrow.fs")
+    x = tone(440, 0.5, 22050)
+    good = [write_wav("a.wav", x, 22050), write_wav("b c.flac", x, 22050, format="FLAC")]
+    (tmp_path / "fake.wav").write_text("this is not audio at all" * 10)
+    (tmp_path / "empty.wav").write_bytes(b"")
+    (tmp_path / "clip.xyz").write_bytes(b"123")
+    bad = [tmp_path / n for n in ("fake.wav", "empty.wav", "clip.xyz", "nope.wav")]
+    bad.append(write_wav("nan.wav", np.full(100, np.nan, dtype=np.float32), 16000, subtype="FLOAT"))
+    for p in good:
+        want = load_audio(p, 16000)
+        assert np.array_equal(load_source(file_uri(p), 16000), want)
+        assert np.array_equal(decode_audio_bytes(p.read_bytes(), 16000), want)
+    for p in [*bad, tmp_path]:
+        with pytest.raises(AudioError) as local:
+            load_source(str(p), 16000)
+        with pytest.raises(AudioError) as remote:
+            load_source(file_uri(p), 16000)
+        assert remote.value.source == file_uri(p) and remote.value.reason == local.value.reason
+    with pytest.raises(AudioError, match=r"^<bytes>: not audio or undecodable \(Format not recognised\)$"):
+        decode_audio_bytes(b"RIFF not really" * 10, 16000)

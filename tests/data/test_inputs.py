@@ -12,6 +12,7 @@ from mgcl.audio.decode import SUPPORTED_EXTENSIONS, file_digest, load_audio
 from mgcl.data.inputs import audio_files, class_folders, expand_inputs, is_audio_name
 from mgcl.data.manifest import read_manifest
 from mgcl.errors import AudioError, ManifestError, MgclError
+from tests.conftest import file_uri
 
 EXT = SUPPORTED_EXTENSIONS
 
@@ -162,3 +163,36 @@ def test_missing_manifest_row_names_the_resolved_absolute_path(tmp_path, monkeyp
     with pytest.raises(AudioError) as e:
         file_digest(absolute)
     assert str(e.value) == f"{absolute}: file not found"  # an absolute path is not repeated
+
+
+def test_uri_folders_manifests_and_files_expand_like_local_ones(tmp_path, tree):
+    """A file:// folder lists the local folder's audio files (same order, hidden and
+    __MACOSX skipped) as URIs; a manifest's URI rows stay URIs; a manifest at a URI has its
+    relative rows next to it; files pass as given."""
+    pytest.importorskip("pyarrow.fs")
+    touch(tree, "sub dir/c.wav")
+    local = expand_inputs([tree], EXT)
+    assert expand_inputs([file_uri(tree)], EXT) == [file_uri(p) for p in local]
+    manifest = tmp_path / "uris.csv"
+    manifest.write_text(f"path,label\n{file_uri(local[0])},a\nclips/sub/a.ogg,b\n")
+    rows = read_manifest(manifest)
+    assert [r.path for r in rows] == [file_uri(local[0]), tree / "sub" / "a.ogg"]
+    remote = [file_uri(local[0]), file_uri(tree / "sub" / "a.ogg")]
+    assert [r.path for r in read_manifest(file_uri(manifest))] == remote
+    gone = file_uri(tmp_path / "gone.wav")  # the batch reports it, as a missing local file
+    assert expand_inputs([gone, file_uri(manifest)], EXT) == [gone, *remote]
+
+
+@pytest.mark.parametrize(
+    "given,message",
+    [
+        ("foo://bucket/clips", "foo://bucket/clips: unknown URI scheme 'foo://' (pyarrow.fs reads file://, s3://"),
+        ("file:///nonexistent/mgcl/clips", "file:///nonexistent/mgcl/clips: no such file or folder"),
+        ("file:///nonexistent/mgcl/list.csv", "file:///nonexistent/mgcl/list.csv: manifest not found"),
+    ],
+)
+def test_uri_input_errors_are_one_line(given, message):
+    pytest.importorskip("pyarrow.fs")
+    with pytest.raises(MgclError) as e:
+        expand_inputs([given], EXT)
+    assert str(e.value).startswith(message) and "\n" not in str(e.value)

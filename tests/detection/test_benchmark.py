@@ -8,10 +8,13 @@ import soundfile as sf
 
 from mgcl.data.soundscapes import PlacedEvent
 from mgcl.detection.benchmark import (
+    FORWARDED,
     Recording,
     SoundscapeSpec,
+    Support,
     boundary_shift,
     build_soundscapes,
+    pooled_support,
     run_benchmark,
     sed_metrics,
     shifted,
@@ -19,6 +22,7 @@ from mgcl.detection.benchmark import (
     window_thresholds,
 )
 from mgcl.detection.detect import DetectOptions
+from mgcl.detection.scores import pool_windows
 
 from .conftest import SR, TARGET
 
@@ -39,6 +43,23 @@ def test_support_spans_take_the_first_k_targets_and_the_gaps_between():
     assert capped.negatives == [(0.0, 2.0), (8.2, 9.8)]
     with pytest.raises(Exception, match="need more than 3"):
         support_spans(r, 3, 1.0)
+
+
+def test_pooled_support_at_the_grain_of_the_queries():
+    torch = pytest.importorskip("torch")
+    frames = torch.nn.functional.normalize(torch.randn(20, 8), dim=1)
+    centres = np.arange(20) * 0.5 + 0.25  # a frame every 0.5 s
+    sup = Support(positives=[(2.0, 3.5)], negatives=[(0.0, 1.0), (5.0, 6.0)], end=3.5)
+    events, labels = pooled_support(frames, centres, sup, 0.5, "max")
+    assert labels == ["target", "background", "background"] and events.frames.shape[:2] == (3, 3)
+    windows, labels = pooled_support(frames, centres, sup, 0.5, "max", width=3)
+    # one clip per frame centred in a span: frames 4, 5, 6 | 0, 1 | 10, 11
+    assert labels == ["target"] * 3 + ["background"] * 4
+    queries = pool_windows(frames, [t - 1 for t in (4, 5, 6, 0, 1, 10, 11)], 3, 0.5, "max")
+    assert torch.equal(windows.clip, queries.clip)  # exactly the windows the recording is scored with
+    assert torch.equal(windows.frame_mask.sum(1), torch.tensor([3, 3, 3, 2, 3, 3, 3]))
+    every_other, _ = pooled_support(frames, centres, sup, 0.5, "max", width=3, hop=2)
+    assert torch.equal(every_other.clip, queries.clip[[0, 2, 3, 5]])
 
 
 def test_sed_metrics_use_a_200_ms_collar():
@@ -84,6 +105,8 @@ def test_run_benchmark_on_a_synthetic_recording(detection_case):
     methods = ("prototype", "mgcl", "prototype_forwarded")
     bench = run_benchmark(bb, [r], shots=(1,), methods=methods, options=DetectOptions())
     rows = {x["method"]: x for x in bench.doc["results"]}
+    assert bench.doc["options"]["support_grain"] == "window"
+    assert bench.doc["options"]["negatives_per_positive"] == {"prototype": 2.0, "mgcl": None, FORWARDED: 2.0}
     assert set(rows) == set(methods) and bench.doc["timing"]["baseline_windows_s"] > 0
     assert all(x["n_reference"] == 3 for x in rows.values())  # 4 sirens, the first is the support
     assert all(rows[m]["wide_f1_mean"] >= 50.0 for m in ("prototype", "mgcl")), rows

@@ -14,7 +14,8 @@ from mgcl.engines import LOCAL, Engine, embed_with
 from mgcl.engines.ray_engine import require_ray
 from mgcl.errors import MgclError
 from mgcl.store.features import FeatureStore, embed_sources
-from tests.conftest import tone
+from tests.conftest import file_uri, tone
+from tests.engines.conftest import max_diff, store_keys
 
 
 @pytest.mark.parametrize(
@@ -75,3 +76,22 @@ def test_parquet_predictions_hold_file_label_probability_and_top_k(tmp_path):
     rows = pq.read_table(tmp_path / "p.parquet").to_pylist()
     top = [{"label": "cat", "probability": 0.5}]
     assert rows[1] == {"file": "b.wav", "label": "cat", "probability": 0.5, "top_k": top}
+
+
+def test_file_uris_on_the_local_engine_give_the_local_paths_results(local_reference, clip_set, tmp_path):
+    """Every clip as a file:// URI (pyarrow.fs: hashed and decoded from memory) and one of an
+    unknown scheme: the same store keys, bit-identical features and the same error rows (the
+    URI in place of the path) as the local paths; the unknown scheme is one more error row."""
+    pytest.importorskip("pyarrow.fs")
+    paths, _, _ = clip_set
+    bb, local_store, local = local_reference("aisfx")
+    uris = [file_uri(p) for p in paths] + ["foo://bucket/x.wav"]
+    store = FeatureStore(tmp_path, bb.identity)
+    got = embed_with(LOCAL, bb, uris, store, batch_size=3)
+    assert store_keys(store.root) == store_keys(local_store.root) and got.computed == 8
+    assert got.ok == local.ok and max_diff(local, got) == 0.0
+    want = {i: e.replace(paths[i], uris[i]) for i, e in local.errors.items()}
+    want[len(paths)] = (
+        "foo://bucket/x.wav: unknown URI scheme 'foo://' (pyarrow.fs reads file://, s3://, gs://, hdfs://)"
+    )
+    assert got.errors == want and len(want) == 4

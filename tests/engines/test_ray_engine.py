@@ -11,15 +11,21 @@ tests assert the 1e-5 contract and report exactness in the assertion message.
 from __future__ import annotations
 
 import copy
+import csv
 import logging
+from pathlib import Path
 
 import pytest
+import torch
+from safetensors.torch import load_file
 
 from mgcl.classifier.estimator import FewShotAudioClassifier
+from mgcl.cli import main
 from mgcl.engines import Engine, embed_with
 from mgcl.engines.ray_engine import CRASH_ONCE_ENV
 from mgcl.errors import MgclError
 from mgcl.store.features import FeatureStore
+from tests.conftest import file_uri
 from tests.engines.conftest import OBJECT_STORE_BYTES, max_diff, needs_ray, ray_processes, store_keys
 
 pytestmark = needs_ray
@@ -131,3 +137,45 @@ def test_a_worker_whose_backbone_differs_stops_the_run_in_one_line(local_ray, lo
         ray_run(impostor, clip_set[0][:2], FeatureStore(tmp_path, impostor.identity), workers=1)
     assert "\n" not in str(info.value)
     assert not any(tmp_path.rglob("*.safetensors"))
+
+
+def test_uris_on_the_ray_engine_give_the_local_predictions_store_and_features(
+    local_ray, local_reference, clip_set, tmp_path, capsys
+):
+    """``mgcl predict MODEL file://folder/ uris.csv --engine ray`` (a URI folder and a manifest
+    of URIs): the driver hashes through pyarrow.fs, the workers read and decode from memory;
+    the local paths' predictions, error rows (with the URIs), store keys and features. Then
+    ``mgcl embed --manifest file://.../manifest.csv --engine ray`` (relative rows: URIs next
+    to it) finds every good clip in that store; the two undecodable files fail again on the
+    workers, the missing one on the driver, each named by its URI."""
+    pytest.importorskip("pyarrow.fs")
+    paths, labels, manifest = clip_set
+    _, local_store, _ = local_reference("aisfx")
+    support = tmp_path / "support.csv"
+    support.write_text("path,label\n" + "".join(f"{p},{lab}\n" for p, lab in zip(paths, labels) if lab))
+    model, store = tmp_path / "model", str(local_store.root)  # the local features: hits, read only
+    fit = ["fit", "--manifest", str(support), "--backbone", "aisfx", "--method", "prototype", "--descriptions", "none"]
+    assert main([*fit, "--store", store, "--out", str(model)]) == 0
+    folder = Path(paths[0]).parent
+    uris = tmp_path / "uris.csv"  # a manifest of URIs: a good one and a missing one
+    uris.write_text(f"path,label\n{file_uri(paths[0])},x\n{file_uri(folder / 'gone.wav')},x\n")
+    code_l = main(["predict", str(model), str(folder), paths[0], "--store", store, "--out", str(tmp_path / "l.csv")])
+    ray = ["--engine", "ray", "--workers", "1", "--batch-size", "3"]
+    remote = [file_uri(folder), str(uris), "--store", str(tmp_path / "r"), "--out", str(tmp_path / "r.csv")]
+    code_r = main(["predict", str(model), *remote, *ray])
+    err = capsys.readouterr().err
+    assert code_l == code_r == 1 and f"{file_uri(folder / 'gone.wav')}: file not found" in err
+    read = lambda p: [(r["file"], r["label"], r["probability"], r["top_k"]) for r in csv.DictReader(p.open())]
+    want = [(file_uri(f), *rest) for f, *rest in read(tmp_path / "l.csv")]
+    assert read(tmp_path / "r.csv") == want and len(want) == 9
+    keys = store_keys(local_store.root)
+    assert store_keys(tmp_path / "r") == keys and len(keys) == 8
+    for k in keys:
+        a, b = load_file(str(local_store.root / k)), load_file(str(tmp_path / "r" / k))
+        assert all(torch.equal(a[n], b[n]) for n in ("clip", "frames")), k  # bit-identical here
+    embed = ["embed", "--manifest", file_uri(manifest), "--backbone", "aisfx", "--store", str(tmp_path / "r")]
+    assert main([*embed, *ray]) == 1
+    out, err = capsys.readouterr()
+    assert "computed: 0, cache hits: 8, failed: 3" in out
+    failed = [line for line in err.splitlines() if "FAILED" in line]
+    assert len(failed) == 3 and all(file_uri(folder) + "/" in line for line in failed), failed

@@ -23,7 +23,6 @@ from mgcl.evaluation.protocols import (
 )
 from mgcl.evaluation.specs import MethodSpec
 from mgcl.evaluation.summary import ci95, method_timing, summarise
-from mgcl.methods import make_method
 from mgcl.methods.base import encode_labels
 from mgcl.methods.calibration import expected_calibration_error, fit_temperature, held_out_logits
 from mgcl.types import AudioFeatures, TextFeatures, l2_normalize
@@ -279,11 +278,12 @@ def test_fit_and_score_records_ece_raw_and_calibrated_and_keeps_the_predictions(
         assert o.ece is None and o.temperature is None and o.calibration_seconds == 0.0
         assert r.ece_raw == o.ece_raw and 0.0 <= r.ece_raw <= 100.0 and 0.0 <= r.ece <= 100.0
         assert r.calibration_seconds > 0
-        # the numbers, recomputed: the method on the support, T from its held-out logits
+        # the numbers, recomputed: the method on the support, T from the held-out logits of
+        # clones of that fitted model (its choices on the support pinned)
         torch.manual_seed(0)
         m = spec.build().fit(feats[s_idx], torch.as_tensor(y[s_idx]), n_classes=6)
         z, yq = m.logits(feats[q_idx]), torch.as_tensor(y[q_idx])
-        held = held_out_logits(make_method(spec.method), feats[s_idx], torch.as_tensor(y[s_idx]), n_classes=6)
+        held = held_out_logits(m, feats[s_idx], torch.as_tensor(y[s_idx]), n_classes=6)
         assert r.temperature == pytest.approx(fit_temperature(*held))
         assert r.ece_raw == pytest.approx(100.0 * expected_calibration_error(z.softmax(1), yq))
         assert r.ece == pytest.approx(100.0 * expected_calibration_error((z / r.temperature).softmax(1), yq))

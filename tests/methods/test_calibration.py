@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from sklearn.base import clone
 
 from mgcl.methods import Method, make_method
 from mgcl.methods.calibration import (
@@ -15,6 +16,7 @@ from mgcl.methods.calibration import (
     calibrated_probabilities,
     expected_calibration_error,
     fit_temperature,
+    held_out_fits,
     held_out_logits,
     pseudo_count_smoothing,
     support_temperature,
@@ -195,6 +197,37 @@ def test_held_out_logits_are_deterministic_and_leave_the_rng_alone():
     assert torch.equal(torch.random.get_rng_state(), before)
     b = held_out_logits(method, feats, labels, n_classes=4, seed=2)
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+
+
+#: What each method that chooses hyper-parameters on the support chose (learned attributes),
+#: and shorter grids for the fine-tuned ones (their cross-validation still runs).
+CHOICES = {
+    "linear_probe": ("C_",),
+    "tip_adapter": ("alpha_", "beta_"),
+    "tip_adapter_f": ("alpha_", "beta_", "epochs_"),
+    "treff": ("alpha_", "gamma_", "epochs_"),
+    "mgcl": ("alpha_", "beta_"),
+    "mgcl_f": ("alpha_", "beta_", "epochs_", "chosen_weights_"),
+}
+FAST = {"tip_adapter_f": {"epoch_grid": (0, 5)}, "treff": {"epoch_grid": (0, 5)}, "mgcl_f": {"epoch_grid": (0, 3)}}
+
+
+@pytest.mark.parametrize("name", sorted(CHOICES))
+def test_held_out_clones_reuse_the_choices_of_the_fitted_model(name, recorded_fits, forbid_cross_validation):
+    """The fold clones of a fitted model are fitted with its choices pinned: none of them
+    cross-validates again on its fewer clips, each ends with the full model's choices."""
+    feats, labels = support(3)
+    m = make_method(name, **FAST.get(name, {})).fit(feats, labels, n_classes=4)
+    assert all(getattr(m, a) is not None for a in CHOICES[name])
+    forbid_cross_validation()
+    with pytest.raises(AssertionError, match="cross-validation"):  # an unfitted clone's folds choose again
+        held_out_fits(clone(m), feats, labels, n_classes=4)
+    recorded_fits.clear()
+    held = held_out_fits(m, feats, labels, n_classes=4, max_folds=3)
+    assert held.n_folds == len(recorded_fits) == 3 and len(held.labels) == len(labels)
+    for model, clip, *_ in recorded_fits:
+        assert model is not m and len(clip) == 8  # 2 of the 3 clips of each class
+        assert {a: getattr(model, a) for a in CHOICES[name]} == {a: getattr(m, a) for a in CHOICES[name]}
 
 
 def test_support_temperature_on_a_method():

@@ -175,6 +175,31 @@ def test_the_clone_fits_and_predicts_like_the_original(name):
     assert torch.equal(loaded.logits(query()), z)
 
 
+#: The methods that choose hyper-parameters by cross-validation on the support.
+SELECTING = ("linear_probe", "tip_adapter", "tip_adapter_f", "treff", "mgcl", "mgcl_f")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_held_out_params_pin_the_choices_and_refit_like_the_original(name, forbid_cross_validation):
+    """``clone(m).set_params(**m.held_out_params())`` refitted on the same support chooses
+    nothing (no cross-validation call) and is the same model; {} for a method that chooses nothing."""
+    m = fit(method(name), shots=3)
+    pinned = m.held_out_params()
+    assert (pinned != {}) == (name in SELECTING)
+    json.dumps(pinned)  # JSON-able, as a model's params are saved
+    forbid_cross_validation()
+    c = fit(clone(m).set_params(**pinned), shots=3)
+    assert torch.equal(c.logits(query(3)), m.logits(query(3)))
+    learned = [{k: v for k, v in x.learned_state()[1].items() if k != "cv_accuracy_"} for x in (c, m)]
+    assert json.dumps(learned[0], sort_keys=True) == json.dumps(learned[1], sort_keys=True)
+    assert c.held_out_params() == pinned
+    with pytest.raises(NotFittedError):
+        make_method(name).held_out_params()
+    if name in SELECTING:  # the same method unpinned does cross-validate (the check above can fail)
+        with pytest.raises(AssertionError, match="cross-validation"):
+            fit(clone(m), shots=3)
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_fitting_twice_forgets_the_first_fit(name):
     """A second fit (other data, other shots, no captions) is a fresh fit: same predictions,
@@ -212,6 +237,8 @@ BAD = [
     ("mgcl_f", {"head_c_grid": ()}, "head_c_grid must be positive numbers"),
     ("mgcl_f", {"losses": 5}, "losses must be a list of values"),
     ("mgcl_f", {"view_weight": -1.0}, "view_weight must be a number >= 0"),
+    ("mgcl_f", {"final_weights": {"lin": -1.0}}, "final_weights must be"),
+    ("mgcl_f", {"final_weights": [1.0]}, "final_weights must be"),
     ("mgcl", {"view_weight": True}, "view_weight must be a number >= 0"),
     ("mgcl", {"view_weight": "half"}, "view_weight must be a number >= 0"),
     ("mgcl", {"branches": ("cc", "nope")}, r"unknown branch\(es\) \['nope'\]"),

@@ -7,15 +7,20 @@ reason in one line, so a batch can report bad files and go on with the good ones
 from __future__ import annotations
 
 import hashlib
+import io
 import os
+import posixpath
+import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 import soundfile as sf
 import soxr
 
 from mgcl.errors import AudioError
-from mgcl.util.hashing import file_hash
+from mgcl.util.hashing import file_hash, uri_hash
+from mgcl.util.uri import UriError, file_type, is_uri, read_bytes
 
 #: Bump when decoding/resampling changes: it is part of every feature- and caption-store key.
 PREPROCESS_VERSION = "soundfile+soxr-hq:v1"
@@ -65,6 +70,28 @@ def _not_found(path: str | os.PathLike) -> str:
     return "file not found" if tried == str(path) else f"file not found (resolved to {tried})"
 
 
+def _unsupported(source: str, suffix: str) -> AudioError:
+    return AudioError(
+        source, f"unsupported format '{suffix or '(no extension)'}' (supported: {', '.join(SUPPORTED_EXTENSIONS)})"
+    )
+
+
+def _decode(target, source: str, sample_rate: int) -> np.ndarray:
+    """``sf.read`` of a path or a binary file object, validated, mono, at ``sample_rate``
+    (AudioError naming ``source``)."""
+    try:
+        samples, sr = sf.read(target, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        # drop libsndfile's "Error opening '<path>': " (or "<_io.BytesIO ...>: " for bytes)
+        reason = re.sub(r"^Error opening <[^>]*>: ", "", reason).split("': ", 1)[-1].rstrip(".")
+        raise AudioError(source, f"not audio or undecodable ({reason})") from None
+    if samples.shape[0] == 0:
+        raise AudioError(source, "zero-length audio (no samples)")
+    mono = validate_waveform(to_mono(samples), source)
+    return validate_waveform(resample(mono, int(sr), int(sample_rate)), source)
+
+
 def load_audio(path: str | os.PathLike, sample_rate: int) -> np.ndarray:
     """Read an audio file as float32 mono at ``sample_rate``.
 
@@ -78,26 +105,55 @@ def load_audio(path: str | os.PathLike, sample_rate: int) -> np.ndarray:
     if path.is_dir():
         raise AudioError(source, "is a directory, not an audio file")
     if path.suffix.lower() not in SUPPORTED_EXTENSIONS:
-        raise AudioError(
-            source,
-            f"unsupported format '{path.suffix or '(no extension)'}' (supported: {', '.join(SUPPORTED_EXTENSIONS)})",
-        )
+        raise _unsupported(source, path.suffix)
     if path.stat().st_size == 0:
         raise AudioError(source, "empty file (0 bytes)")
+    return _decode(str(path), source, sample_rate)
+
+
+def decode_audio_bytes(data: bytes, sample_rate: int, source: str = "<bytes>") -> np.ndarray:
+    """:func:`load_audio` of a file's bytes held in memory (the format read from its header):
+    ``(n,)`` float32 mono at ``sample_rate``, the same samples as from the file; AudioError
+    naming ``source`` with the same reasons."""
+    if len(data) == 0:
+        raise AudioError(source, "empty file (0 bytes)")
+    return _decode(io.BytesIO(data), source, sample_rate)
+
+
+def _uri_error(exc: UriError) -> AudioError:
+    """A URI's failure in the words of a local file's."""
+    reason = {"missing": "file not found", "directory": "is a directory, not an audio file"}.get(exc.kind, exc.reason)
+    return AudioError(exc.uri, reason)
+
+
+def load_uri_audio(uri: str, sample_rate: int) -> np.ndarray:
+    """:func:`load_audio` of a file named by a URI (``s3://``, ``gs://``, ``file://``, ...),
+    read through pyarrow.fs (:mod:`mgcl.util.uri`) and decoded from memory; AudioError (one
+    line, the URI and a local file's reason) when it is missing, unreadable or not audio, or
+    when pyarrow is missing or does not know the scheme."""
+    suffix = posixpath.splitext(urlsplit(uri).path)[1]
     try:
-        samples, sr = sf.read(str(path), dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        reason = reason.split("': ", 1)[-1].rstrip(".")  # drop libsndfile's "Error opening '<path>': "
-        raise AudioError(source, f"not audio or undecodable ({reason})") from None
-    if samples.shape[0] == 0:
-        raise AudioError(source, "zero-length audio (no samples)")
-    mono = validate_waveform(to_mono(samples), source)
-    return validate_waveform(resample(mono, int(sr), int(sample_rate)), source)
+        kind, size = file_type(uri)
+    except UriError as exc:
+        raise _uri_error(exc) from None
+    if kind == "missing":
+        raise AudioError(uri, "file not found")
+    if kind == "directory":
+        raise AudioError(uri, "is a directory, not an audio file")
+    if suffix.lower() not in SUPPORTED_EXTENSIONS:
+        raise _unsupported(uri, suffix)
+    if not size:
+        raise AudioError(uri, "empty file (0 bytes)")
+    try:
+        data = read_bytes(uri)
+    except UriError as exc:
+        raise _uri_error(exc) from None
+    return decode_audio_bytes(data, sample_rate, uri)
 
 
 # ----------------------------------------------------------------------------- sources
-# A source is an audio file path or an in-memory ``(waveform, sample_rate)`` pair.
+# A source is an audio file path, a URI (``s3://...``, ``file://...``: read through pyarrow.fs)
+# or an in-memory ``(waveform, sample_rate)`` pair.
 
 
 def file_digest(path: str | os.PathLike) -> str:
@@ -112,6 +168,15 @@ def file_digest(path: str | os.PathLike) -> str:
         raise AudioError(str(path), f"cannot read ({exc.strerror or exc})") from None
 
 
+def uri_digest(uri: str) -> str:
+    """:func:`file_digest` of the file at a URI, streamed through pyarrow.fs: the same key
+    for the same bytes wherever they lie; AudioError as :func:`load_uri_audio`."""
+    try:
+        return uri_hash(uri, "blake2b", digest_size=16)
+    except UriError as exc:
+        raise _uri_error(exc) from None
+
+
 def waveform_digest(wave: np.ndarray, sample_rate: int) -> str:
     """BLAKE2b-128 of a float32 waveform's samples and its rate (hex)."""
     h = hashlib.blake2b(np.ascontiguousarray(wave, dtype=np.float32).tobytes(), digest_size=16)
@@ -124,11 +189,12 @@ def source_name(src) -> str:
 
 
 def source_digest(src) -> str:
-    """Content hash of a source: a file path or a ``(waveform, sample_rate)`` pair."""
+    """Content hash of a source: a file path, a URI or a ``(waveform, sample_rate)`` pair (a
+    file and a URI of the same bytes have the same hash)."""
     if isinstance(src, tuple):
         wave, sr = src
         return waveform_digest(validate_waveform(np.asarray(wave), source_name(src)), sr)
-    return file_digest(src)
+    return uri_digest(src) if is_uri(src) else file_digest(src)
 
 
 def load_source(src, sample_rate: int) -> np.ndarray:
@@ -137,4 +203,4 @@ def load_source(src, sample_rate: int) -> np.ndarray:
         wave, sr = src
         wave = validate_waveform(np.asarray(wave, dtype=np.float32), source_name(src))
         return resample(wave, int(sr), sample_rate)
-    return load_audio(src, sample_rate)
+    return load_uri_audio(src, sample_rate) if is_uri(src) else load_audio(src, sample_rate)

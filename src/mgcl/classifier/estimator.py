@@ -277,8 +277,9 @@ class FewShotAudioClassifier(BaseEstimator):
         the model) so that an explanation can name the nearest support clips.
 
         With ``calibrate``, the temperature is then fitted on the support's held-out logits
-        (:func:`mgcl.methods.calibration.support_temperature`, up to
-        ``CALIBRATION_FOLDS`` leave-one-shot-out folds): that many more fits of the method.
+        (:func:`mgcl.methods.calibration.held_out_fits`, up to ``CALIBRATION_FOLDS``
+        leave-one-shot-out folds): that many more fits of the method, after the full fit,
+        each with the full model's choices pinned (``Method.held_out_params``).
         With ``reject="auto"`` the threshold comes from the same fits
         (:func:`mgcl.methods.openset.choose_threshold`); ``background`` (B clips' features)
         are scored by each of them and moved below the threshold.

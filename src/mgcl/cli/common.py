@@ -21,6 +21,7 @@ from mgcl.explain.compute import BRANCH_NAMES
 from mgcl.methods.registry import available_methods, coerce_params, method_class
 from mgcl.pipeline import default_store
 from mgcl.util.atomic import atomic_write_bytes
+from mgcl.util.uri import is_uri
 
 
 # ----------------------------------------------------------------------------- option values
@@ -92,9 +93,15 @@ def seconds(x: float) -> str:
     return f"{x:.1f} s"
 
 
-def audio_inputs(paths: Sequence[Path]) -> list[Path]:
+def path_or_uri(text: str) -> Path | str:
+    """An argparse ``type``: a URI (``s3://...``, read through pyarrow.fs) kept as a string
+    (a Path would fold its ``//``), anything else a Path."""
+    return text if is_uri(text) else Path(text)
+
+
+def audio_inputs(paths: Sequence[Path | str]) -> list[Path | str]:
     """Files, folders (their audio files, recursively, natural order) and manifests (their
-    rows' paths) named on the command line, as the audio files to process."""
+    rows' paths) named on the command line, local or URIs, as the audio files to process."""
     return expand_inputs(paths, SUPPORTED_EXTENSIONS)
 
 

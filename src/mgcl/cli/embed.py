@@ -14,6 +14,7 @@ from mgcl.cli.common import (
     add_store,
     backbone_options,
     engine_of,
+    path_or_uri,
     report_failures,
 )
 from mgcl.data.manifest import read_manifest
@@ -23,7 +24,8 @@ HELP = "compute and cache clip + frame embeddings for the files of a manifest"
 
 DESCRIPTION = textwrap.fill(
     "Embed every file of a manifest (CSV with header path,label[,fold,split]; paths relative "
-    "to the CSV's folder or absolute) and cache clip and frame embeddings in the store. "
+    "to the CSV's folder, absolute, or URIs such as s3://bucket/a.wav read through pyarrow.fs) "
+    "and cache clip and frame embeddings in the store. "
     "Files already in the store cost no forward pass. Bad files are listed at the end "
     "(exit status 1); the good ones are still embedded.",
     88,
@@ -31,12 +33,18 @@ DESCRIPTION = textwrap.fill(
 
 EPILOG = """examples:
   mgcl embed --manifest clips/manifest.csv --backbone aisfx
-  mgcl embed --manifest archive/manifest.csv --engine ray --address auto --workers 8   (docs/distributed.md)"""
+  mgcl embed --manifest archive/manifest.csv --engine ray --address auto --workers 8   (docs/distributed.md)
+  mgcl embed --manifest s3://bucket/archive/manifest.csv --engine ray --address auto"""
 
 
 def register(sub) -> argparse.ArgumentParser:
     p = add_command(sub, "embed", run, HELP, DESCRIPTION, EPILOG)
-    p.add_argument("--manifest", type=Path, required=True, help="manifest CSV")
+    p.add_argument(
+        "--manifest",
+        type=path_or_uri,
+        required=True,
+        help="manifest CSV; it and its paths may be URIs (s3://..., file://...: docs/distributed.md)",
+    )
     add_backbone(p)
     add_store(p)
     add_engine(p)

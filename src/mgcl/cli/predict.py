@@ -19,6 +19,7 @@ from mgcl.cli.common import (
     audio_inputs,
     engine_of,
     load_model,
+    path_or_uri,
     report_failures,
 )
 from mgcl.errors import MgclError
@@ -30,7 +31,8 @@ HELP = "classify audio files (or folders, manifests) with a model saved by `mgcl
 DESCRIPTION = textwrap.fill(
     "Classify audio with a saved model. Each PATH is an audio file, a folder (its audio "
     "files, recursively, in natural order: clip2 before clip10) or a manifest .csv (the "
-    "paths of its rows); they can be mixed. Prints, per file, the predicted label, its "
+    "paths of its rows); they can be mixed, and each may be a URI (s3://..., file://...: "
+    "read through pyarrow.fs, which comes with mgcl[ray]). Prints, per file, the predicted label, its "
     "probability and the top-k alternatives (tab-separated), or a JSON list with --json. "
     "--out FILE also writes the predictions to a .csv (columns file,label,probability,top_k; "
     'top_k as "label:p;label:p"), a .jsonl (one JSON object per file) or a .parquet (top_k a '
@@ -57,10 +59,11 @@ def register(sub) -> argparse.ArgumentParser:
     p.add_argument("model", type=Path, metavar="MODEL_DIR", help="folder written by `mgcl fit`")
     p.add_argument(
         "inputs",
-        type=Path,
+        type=path_or_uri,
         nargs="+",
         metavar="PATH",
-        help="audio files, folders (searched recursively) and manifest .csv files to classify",
+        help="audio files, folders (searched recursively) and manifest .csv files to classify; "
+        "local paths or URIs (s3://..., file://...: read through pyarrow.fs, docs/distributed.md)",
     )
     p.add_argument(
         "--top-k",

@@ -4,7 +4,9 @@
 folder gives the audio files below it (recursively, natural order of their path inside
 the folder: ``clip2`` before ``clip10``), a ``.csv`` the paths of its rows
 (:func:`~mgcl.data.manifest.read_manifest`), anything else is taken as a file as given
-(a bad one is the decoder's to report, so a batch can list it and go on).
+(a bad one is the decoder's to report, so a batch can list it and go on). A URI
+(``s3://bucket/clips/``, ``file:///data/a.wav``: whatever pyarrow.fs opens) is a file, a
+folder or a manifest the same way and stays a string; the files of a URI folder are URIs.
 :func:`class_folders` reads a folder-per-class support set (``mgcl fit --folders``).
 
 Pure: nothing is decoded. The audio suffixes are the caller's (``mgcl.audio.decode
@@ -17,10 +19,12 @@ import logging
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from mgcl.data.manifest import read_manifest
 from mgcl.errors import MgclError
 from mgcl.util.text import natural_key
+from mgcl.util.uri import UriError, file_type, is_uri, list_files
 
 log = logging.getLogger(__name__)
 
@@ -57,12 +61,52 @@ def audio_files(folder: str | os.PathLike, extensions: Iterable[str]) -> list[Pa
     return sorted(out, key=lambda p: natural_key(p.relative_to(folder).as_posix()))
 
 
+def uri_audio_files(folder: str, extensions: Iterable[str]) -> list[str]:
+    """:func:`audio_files` of a folder named by a URI (listed through pyarrow.fs): the URIs
+    of its audio files, the same ones in the same order. One-line MgclError when it cannot
+    be listed (no such folder, unknown scheme, no pyarrow)."""
+    suffixes = _suffixes(extensions)
+    try:
+        listing = list_files(folder)
+    except UriError as exc:
+        raise MgclError(str(exc)) from None
+    found = []
+    for rel, uri in listing:
+        parts = rel.split("/")
+        if any(d.startswith(".") or d in SKIPPED_FOLDERS for d in parts[:-1]) or not is_audio_name(parts[-1], suffixes):
+            continue
+        found.append((rel, uri))
+    return [uri for _, uri in sorted(found, key=lambda pair: natural_key(pair[0]))]
+
+
+def _uri_inputs(uri: str, suffixes: frozenset[str]) -> list[Path | str]:
+    """A URI given as an input: a manifest (``.csv``), an audio file (as given: the decoder
+    reports it when it cannot be read), another file, or a folder (its audio files)."""
+    path = urlsplit(uri).path
+    if is_manifest(path):
+        return [r.path for r in read_manifest(uri)]
+    if is_audio_name(path, suffixes):
+        return [uri]
+    try:
+        kind, _ = file_type(uri)
+    except UriError as exc:
+        raise MgclError(str(exc)) from None
+    if kind == "file":
+        return [uri]
+    if kind == "missing":
+        raise MgclError(f"{uri}: no such file or folder")
+    found = uri_audio_files(uri, suffixes)
+    if not found:
+        raise MgclError(f"{uri}: no audio files ({_listing(suffixes)}) in this folder or below")
+    return found
+
+
 def is_manifest(path: str | os.PathLike) -> bool:
     """A ``.csv`` path (any case) names a manifest."""
     return Path(path).suffix.lower() == ".csv"
 
 
-def expand_inputs(paths: Sequence[str | os.PathLike], extensions: Iterable[str]) -> list[Path]:
+def expand_inputs(paths: Sequence[str | os.PathLike], extensions: Iterable[str]) -> list[Path | str]:
     """Files, folders and manifests (mixed, in the order given) -> the audio files they name.
 
     - a folder: its audio files (:func:`audio_files`); a folder with none is an error;
@@ -70,13 +114,17 @@ def expand_inputs(paths: Sequence[str | os.PathLike], extensions: Iterable[str])
       manifest is a :class:`~mgcl.errors.ManifestError`);
     - an existing file, or a missing path with an audio suffix: itself, as given (the
       decoder reports it when it cannot be read, and a batch goes on without it);
-    - a missing path without an audio suffix (a mistyped folder): an error.
+    - a missing path without an audio suffix (a mistyped folder): an error;
+    - a URI (``scheme://...``): the same, read through pyarrow.fs; it and its files stay strings.
 
     Every error is one line naming the path. Nothing is deduplicated.
     """
     suffixes = _suffixes(extensions)
-    out: list[Path] = []
+    out: list[Path | str] = []
     for given in paths:
+        if is_uri(given):
+            out.extend(_uri_inputs(given, suffixes))
+            continue
         p = Path(given)
         if p.is_dir():
             found = audio_files(p, suffixes)

@@ -11,13 +11,18 @@ event-to-background ratio in ``ebr_db``. Clips are drawn from the given folds on
 **Protocol** (DCASE 2024 Task 5, few-shot bioacoustic event detection): in each recording,
 the first K events of the target class are the support; the support region ends at the K-th
 event's offset. Positives: those K events. Negatives ("background"): the rest of the support
-region (gaps, and any distractor in them) cut into pieces of ``negative_seconds``. A method
-is fitted on them (classes ``background`` and the target), its thresholds are chosen on the
-same support (:mod:`mgcl.detection.thresholds`), and it detects the target in the rest of
-the recording; references and detections are the target events with onset after the support
-region. Scored with ``sed_eval.sound_event.EventBasedMetrics`` (collar 200 ms on onsets,
-offsets within max(200 ms, 50 % of the event's length)), micro-averaged over the recordings
-of a seed; mean ± std over seeds.
+region (gaps, and any distractor in them) cut into pieces of ``negative_seconds``, every
+piece or at most a method's ``NEGATIVES_PER_POSITIVE`` · K of them. The support clips are
+made at the grain of the queries (``support_grain="window"``): one per window of the scored
+width centred on each frame of a positive or negative span, the very windows the recording
+is scored with (``"event"``: one clip per span). A method is fitted on them (classes
+``background`` and the target), its thresholds are chosen on the same support
+(:mod:`mgcl.detection.thresholds`), and it detects the target in the rest of the recording;
+references and detections are the target events with onset after the support region.
+Scored with ``sed_eval.sound_event.EventBasedMetrics`` (collar 200 ms on onsets, offsets
+within max(200 ms, 50 % of the event's length)), micro-averaged over the recordings of a
+seed; mean ± std over seeds. The grain and the negatives were chosen per method on fold-1
+soundscapes (``benchmarks/detection_dev.py``).
 
 **Methods** (the same windows, hop, thresholds rule and post-processing for all):
 
@@ -38,7 +43,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -72,6 +77,11 @@ BACKGROUND_CLASSES = ("air_conditioner", "engine_idling")
 BASELINE = "prototype"
 FORWARDED = "prototype_forwarded"
 DEFAULT_METHODS = (BASELINE, "mgcl")
+#: Negative pieces per positive event in a method's support (:func:`support_spans`; a method
+#: not named: every gap of the support region). Chosen per method on the fold-1 development
+#: soundscapes (``benchmarks/detection_dev.py``): the prototype's class mean is best with a
+#: few negatives, mgcl's class-balanced caches with all of them.
+NEGATIVES_PER_POSITIVE = {BASELINE: 2.0, FORWARDED: 2.0}
 COLLAR = 0.2
 #: The lenient collar reported beside the 200 ms one (seconds).
 WIDE_COLLAR = 0.5
@@ -225,24 +235,43 @@ def support_spans(
     return Support(pos, negs, end)
 
 
-def frame_rows(frames: torch.Tensor, centres: np.ndarray, span: tuple[float, float]) -> torch.Tensor:
-    """The frames whose centre lies in ``[on, off)`` (at least the nearest one)."""
+def span_frames(centres: np.ndarray, span: tuple[float, float]) -> np.ndarray:
+    """Indices of the frames whose centre lies in ``[on, off)`` (at least the nearest one)."""
     on, off = span
     idx = np.flatnonzero((centres >= on) & (centres < off))
     if len(idx) == 0:
-        idx = [int(np.argmin(np.abs(centres - 0.5 * (on + off))))]
-    return frames[torch.as_tensor(np.asarray(idx))]
+        idx = np.array([int(np.argmin(np.abs(centres - 0.5 * (on + off))))])
+    return idx
 
 
-def pooled_support(frames, centres, sup: Support, frame_step: float, pool: str) -> tuple[AudioFeatures, list[str]]:
-    """Support clips made of the recording's frames: one per positive and negative span."""
+def frame_rows(frames: torch.Tensor, centres: np.ndarray, span: tuple[float, float]) -> torch.Tensor:
+    """The frames whose centre lies in ``[on, off)`` (at least the nearest one)."""
+    return frames[torch.as_tensor(span_frames(centres, span))]
+
+
+def pooled_support(
+    frames, centres, sup: Support, frame_step: float, pool: str, width: int | None = None, hop: int = 1
+) -> tuple[AudioFeatures, list[str]]:
+    """Support clips made of the recording's frames, labelled ``target`` / ``background``.
+
+    ``width`` None: one clip per positive and negative span (all its frames pooled).
+    ``width`` W frames: clips at the grain of the queries, one per window of W frames
+    centred on every ``hop``-th frame whose centre lies in a span (the same
+    :func:`~mgcl.detection.scores.pool_windows` windows the recording is scored with).
+    """
     items, labels = [], []
     for spans, lab in ((sup.positives, "target"), (sup.negatives, "background")):
         for s in spans:
-            rows = frame_rows(frames, centres, s)
-            feats = pool_windows(rows, [0], len(rows), frame_step, pool)
-            items.append((feats.clip[0], rows))
-            labels.append(lab)
+            if width is None:
+                rows = frame_rows(frames, centres, s)
+                feats = pool_windows(rows, [0], len(rows), frame_step, pool)
+                items.append((feats.clip[0], rows))
+                labels.append(lab)
+                continue
+            idx = span_frames(centres, s)[::hop]
+            feats = pool_windows(frames, [int(t) - width // 2 for t in idx], width, frame_step, pool)
+            items += [(feats.clip[i], feats.frames[i][feats.frame_mask[i]]) for i in range(len(idx))]
+            labels += [lab] * len(idx)
     return AudioFeatures.stack(items, frame_step), labels
 
 
@@ -365,12 +394,23 @@ def run_benchmark(
     negative_seconds: float = 1.0,
     progress: Callable[[str], None] | None = None,
     frames_cache: dict | None = None,
-    negatives_per_positive: float | None = 2.0,
+    negatives_per_positive: float | None | Mapping[str, float | None] = None,
     align: bool = True,
     threshold_rule: str = "held-out",
+    support_grain: str = "window",
 ) -> DetectionBenchmark:
-    """Every method at every K on every recording (see the module docstring)."""
+    """Every method at every K on every recording (see the module docstring).
+
+    ``negatives_per_positive``: the cap of :func:`support_spans` (None: every gap), one for
+    all methods or ``{method: cap}`` (a method not named: every gap); None:
+    ``NEGATIVES_PER_POSITIVE``. ``support_grain``: "window" (support clips at the grain of the
+    queries, :func:`pooled_support` with the window's width) or "event" (one per span).
+    """
     options = (options or DetectOptions()).check()
+    if support_grain not in ("window", "event"):
+        raise MgclError(f"support grain must be 'window' or 'event', got {support_grain!r}")
+    caps = NEGATIVES_PER_POSITIVE if negatives_per_positive is None else negatives_per_positive
+    cap = (lambda m: caps.get(m)) if isinstance(caps, Mapping) else (lambda m: caps)  # noqa: E731
     step = float(backbone.frame_step)
     width = window_frames(options.window, step)
     seeds = sorted({r.seed for r in recordings})
@@ -406,14 +446,15 @@ def run_benchmark(
             ]
             timing["baseline_windows_s"] += time.perf_counter() - t0
         for k in shots:
-            sup = support_spans(rec, k, negative_seconds, negatives_per_positive=negatives_per_positive)
+            end = support_spans(rec, k, negative_seconds).end  # where the support region ends
             truth = [
                 {"filename": rec.name, "onset": e.onset, "offset": e.offset, "event_label": rec.target}
                 for e in rec.events
-                if e.label == rec.target and e.onset >= sup.end
+                if e.label == rec.target and e.onset >= end
             ]
             for m in methods:
                 t0 = time.perf_counter()
+                sup = support_spans(rec, k, negative_seconds, negatives_per_positive=cap(m))
                 if m == FORWARDED:
                     s_feats, labels = audio_support(backbone, wave, int(backbone.sample_rate), sup)
                     q = AudioFeatures(
@@ -424,7 +465,8 @@ def run_benchmark(
                     )
                     classes, probs, high = _fit_and_score("prototype", s_feats, labels, q, backbone)
                 else:
-                    s_feats, labels = pooled_support(frames, centres, sup, step, options.pool)
+                    grain = width if support_grain == "window" else None
+                    s_feats, labels = pooled_support(frames, centres, sup, step, options.pool, grain)
                     classes, probs, high = _fit_and_score(m, s_feats, labels, pooled, backbone)
                 timing["scoring_s"][m] = timing["scoring_s"].get(m, 0.0) + time.perf_counter() - t0
                 if threshold_rule == "windows":
@@ -468,7 +510,8 @@ def run_benchmark(
             **asdict(options),
             "baseline_window": baseline_window,
             "negative_seconds": negative_seconds,
-            "negatives_per_positive": negatives_per_positive,
+            "negatives_per_positive": {m: cap(m) for m in methods},
+            "support_grain": support_grain,
             "align_boundaries_on_support": align,
             "threshold_rule": threshold_rule,
         },
@@ -562,6 +605,7 @@ __all__ = [
     "BASELINE",
     "DEFAULT_METHODS",
     "FORWARDED",
+    "NEGATIVES_PER_POSITIVE",
     "DetectionBenchmark",
     "Recording",
     "SoundscapeSpec",

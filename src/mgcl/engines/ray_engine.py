@@ -1,7 +1,8 @@
 """The Ray engine: the embedding pass as Ray Data batch inference, the store written here.
 
     driver (this process)                         Ray workers (one actor per backbone)
-    hash every source, read the store's hits
+    hash every source, read the store's hits      (files: paths on a shared filesystem, or
+                                                   URIs read through pyarrow.fs: s3://...)
     the misses, in batches of ``batch_size`` ──►  read + decode the files, encode_audio
     write each entry as it streams back     ◄──   (index, error | clip, frames) rows
     (one writer: no shared writable store)
@@ -32,12 +33,13 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
-from mgcl.audio.decode import load_audio, source_name
+from mgcl.audio.decode import load_source, source_name
 from mgcl.backbones import get_backbone, register_backbone
 from mgcl.errors import AudioError, MgclError
 from mgcl.store.cached import CachedRun, lookup, map_cached, tick
 from mgcl.store.features import FeatureStore
 from mgcl.util.threads import available_cpus
+from mgcl.util.uri import is_uri
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +143,7 @@ def backbone_recipe(backbone) -> dict:
 
 
 class _Named:
-    """A file as a worker reads it (absolute ``path``) and as errors name it (``name``)."""
+    """A file as a worker reads it (an absolute ``path`` or a URI) and as errors name it (``name``)."""
 
     def __init__(self, path: str, name: str):
         self.path, self.name = path, name
@@ -152,7 +154,7 @@ class _Named:
 
 def _load_named(item: _Named, sample_rate: int) -> np.ndarray:
     try:
-        return load_audio(item.path, sample_rate)
+        return load_source(item.path, sample_rate)  # a URI: read through pyarrow.fs, decoded from memory
     except AudioError as exc:
         raise AudioError(item.name, exc.reason) from None
 
@@ -238,13 +240,13 @@ class BatchEmbedder:
 
 def jobs(sources: Sequence, todo: list[int], batch_size: int) -> list[dict]:
     """The local engine's batches as dataset rows: ``{"job": JSON {"i", "path", "name"}}``,
-    paths absolute (workers do not share this process's working folder)."""
+    paths absolute (workers do not share this process's working folder), URIs as given."""
     out = []
     for k in range(0, len(todo), batch_size):
         idx = todo[k : k + batch_size]
         spec = {
             "i": idx,
-            "path": [os.path.abspath(sources[i]) for i in idx],
+            "path": [sources[i] if is_uri(sources[i]) else os.path.abspath(sources[i]) for i in idx],
             "name": [source_name(sources[i]) for i in idx],
         }
         out.append({"job": json.dumps(spec)})
@@ -272,7 +274,9 @@ def embed_sources_ray(
 ) -> CachedRun:
     """:func:`mgcl.store.features.embed_sources` on a Ray Data actor pool (module docstring).
 
-    Sources must be files readable by the workers (a shared filesystem on a cluster).
+    Sources must be files readable by the workers: local paths (a shared filesystem on a
+    cluster) or URIs that pyarrow.fs opens on every node (``s3://...``; this process hashes
+    them, the workers read and decode them).
     ``address``: the cluster (None: a private instance here, shut down after the run);
     ``workers`` actors with ``cpus_per_worker`` CPUs (torch threads) and ``gpus_per_worker``
     GPUs each. ``keep=False`` (with a store): fill the store only — hits are checked, not

@@ -282,10 +282,10 @@ def fit_and_score(
     :func:`run_protocol` and :mod:`mgcl.evaluation.tasks` use it.
 
     Each run also records the ECE of its query probabilities, raw and with a temperature
-    fitted on the support (``calibrate``, default :data:`CALIBRATE`): clones of the method
-    fitted on leave-one-shot-out folds of the support (seeded with ``seed``, in a forked
-    RNG) score the held-out clips. The temperature changes no argmax: predictions and
-    accuracy are those of the method alone.
+    fitted on the support (``calibrate``, default :data:`CALIBRATE`): clones of the fitted
+    method, its choices on the support pinned, fitted on leave-one-shot-out folds of the
+    support (seeded with ``seed``, in a forked RNG) score the held-out clips. The
+    temperature changes no argmax: predictions and accuracy are those of the method alone.
     """
     calibrate = CALIBRATE if calibrate is None else bool(calibrate)
     ys = torch.as_tensor(np.asarray(y_support))

@@ -128,6 +128,16 @@ class Method(BaseEstimator):
         ``query`` to, for explanations; None when the method has no such branch."""
         return None
 
+    def held_out_params(self) -> dict:
+        """``set_params`` keyword arguments that pin the choices this fitted model made on its
+        support (hyper-parameters it chose by cross-validation), so that a clone fitted on
+        part of the support (:func:`mgcl.methods.calibration.held_out_fits`) uses them instead
+        of choosing again on fewer clips. ``{}`` for a method that chooses nothing (default).
+
+        ``clone(m).set_params(**m.held_out_params()).fit(same support)`` fits like ``m``."""
+        self.check_fitted()
+        return {}
+
     def check_fitted(self) -> None:
         if not self.__sklearn_is_fitted__():
             raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit first")

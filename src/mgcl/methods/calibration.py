@@ -17,6 +17,10 @@ The held-out logits come from leave-one-shot-out folds of the support
 (:func:`mgcl.methods.selection.shot_folds`): a clone of the method is fitted on the other
 clips of each fold and scores the held-out ones, so no clip is scored by a model that saw
 it. With one shot per class there is no such split and ``T = 1`` (the method's own scale).
+The clones are clones of the model fitted on the whole support, with the hyper-parameters
+it chose by cross-validation pinned (:meth:`mgcl.methods.Method.held_out_params`): a clone
+that chose again on fewer clips would be a model of another scale (another C, other branch
+weights) than the one ``T`` and the open-set threshold are applied to.
 
 Calibration is measured with the expected calibration error (ECE): the confidences
 (max probability) fall into equal-width bins of [0, 1] and
@@ -143,7 +147,10 @@ def held_out_fits(
     support: N clips, labels (N,) in [0, C). For each leave-one-shot-out fold
     (``shot_folds(labels, max_folds, seed)``) a ``sklearn.base.clone`` of ``method`` (its
     hyper-parameters, none of its learned state) is fitted on the other clips (their audio
-    views and captions only, the same ``n_classes``) and scores the held-out clips and, when
+    views and captions only, the same ``n_classes``); when ``method`` is fitted (on the whole
+    support: fit it first), the clone is ``clone(method).set_params(**method.held_out_params())``,
+    the choices it made on the support pinned, so no fold chooses them again on fewer clips
+    (an unfitted ``method``: each clone chooses for itself). It scores the held-out clips and, when
     given, the ``background`` clips (B of them, never part of any fit). Each fold's fit
     starts from ``torch.manual_seed(seed + fold)`` inside a forked RNG, so the result is
     deterministic and the caller's RNG state is left as it was.
@@ -156,13 +163,14 @@ def held_out_fits(
     folds = shot_folds(labels, max_folds=max_folds, seed=seed)
     if not folds:
         return None
+    pinned = method.held_out_params() if method.__sklearn_is_fitted__() else {}
     out_logits, out_labels, out_background = [], [], []
     with torch.random.fork_rng(devices=[]):
         for f, held in enumerate(folds):
             train = (~held).nonzero().flatten()
             test = held.nonzero().flatten()
             torch.manual_seed(seed + f)
-            model = clone(method)
+            model = clone(method).set_params(**pinned)
             model.fit(
                 support[train],
                 labels[train],

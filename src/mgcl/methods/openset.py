@@ -8,7 +8,8 @@ confidence of its best class. The clip is *accepted* (it gets its best class) wh
 
 ``τ`` ("auto") is chosen without any query, from the leave-one-shot-out fits that also fit
 ``T`` (:func:`mgcl.methods.calibration.held_out_fits`): every support clip is scored by a
-model that never saw it, so its score is what a new clip of a known class would get.
+model that never saw it (a clone of the fitted model with its choices pinned, so of the
+same scale), so its score is what a new clip of a known class would get.
 
 - **acceptance rule** (support only): ``τ`` accepts a fraction ``a`` (default 0.95) of the
   M held-out support scores. With the scores sorted ascending ``s_(1) <= ... <= s_(M)``,

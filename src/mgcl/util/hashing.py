@@ -6,19 +6,34 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterable
 from typing import Any
 
+from mgcl.util.uri import blocks
+
 CHUNK = 1 << 20
+
+
+def blocks_hash(blocks: Iterable[bytes], algo: str = "blake2b", digest_size: int | None = None) -> str:
+    """Hex digest of the concatenation of ``blocks`` (the one hashing loop: files and URIs)."""
+    h = hashlib.new(algo, digest_size=digest_size) if digest_size else hashlib.new(algo)
+    for block in blocks:
+        h.update(block)
+    return h.hexdigest()
 
 
 def file_hash(path: str | os.PathLike, algo: str = "blake2b", digest_size: int | None = None) -> str:
     """Hex digest of a file's bytes, read in 1 MiB blocks. ``algo``: any :mod:`hashlib` name
     (``blake2b`` takes a ``digest_size`` in bytes). OSError when it cannot be read."""
-    h = hashlib.new(algo, digest_size=digest_size) if digest_size else hashlib.new(algo)
     with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(CHUNK), b""):
-            h.update(block)
-    return h.hexdigest()
+        return blocks_hash(iter(lambda: fh.read(CHUNK), b""), algo, digest_size)
+
+
+def uri_hash(uri: str, algo: str = "blake2b", digest_size: int | None = None) -> str:
+    """:func:`file_hash` of the file at a URI (``s3://``, ``file://``, ...), streamed through
+    pyarrow.fs in 1 MiB blocks: the same digest for the same bytes. UriError when it cannot
+    be read (:mod:`mgcl.util.uri`)."""
+    return blocks_hash(blocks(uri, CHUNK), algo, digest_size)
 
 
 def stable_hash(*objects: Any) -> str:

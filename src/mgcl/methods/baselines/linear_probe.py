@@ -3,7 +3,9 @@
     z(a) = normalise(a - mu),  logits = z(a) Wᵀ + b,  W, b = argmin CE + ||W||² / (2 C N)
 
 The inverse regularisation strength C is chosen by class-balanced cross-validation on the
-support set (``default_C`` with one shot per class, when no such split exists).
+support set (``default_C`` with one shot per class, when no such split exists); a one-value
+``c_grid`` is a fixed C (no cross-validation), which is how :meth:`LinearProbe.held_out_params`
+pins a fitted probe's C.
 """
 
 from __future__ import annotations
@@ -92,6 +94,11 @@ class LinearProbe(Method):
             self.C_ = float(self.default_C)
         w, b = fit_logistic(x, y, self.C_, self.n_classes_)
         self.weight_, self.bias_ = torch.from_numpy(w), torch.from_numpy(b)
+
+    def held_out_params(self) -> dict:
+        """The chosen C as a one-value grid: ``{"c_grid": (C_,)}``."""
+        self.check_fitted()
+        return {"c_grid": (float(self.C_),)}
 
     def _logits(self, query: AudioFeatures) -> torch.Tensor:
         return centre(query.clip, self.mean_) @ self.weight_.T + self.bias_

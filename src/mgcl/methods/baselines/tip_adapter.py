@@ -6,7 +6,9 @@ K are the support clip embeddings (centred on the support mean for audio-only ba
 where no joint space must be kept). Tip-Adapter-F learns K (initialised from the support)
 with cross-entropy on augmented support features. α, β and the number of epochs are chosen
 by cross-validation on the support set, never on the test set (the original code picks
-them on the test set).
+them on the test set). A one-value grid (``alphas`` and ``betas`` both, or ``epoch_grid``)
+is a fixed value, not cross-validated (also with one shot): that is how ``held_out_params``
+pins a fitted model's choices.
 """
 
 from __future__ import annotations
@@ -54,9 +56,12 @@ class TipAdapter(Method):
         self.values_ = one_hot(labels, self.n_classes_)
 
     def _choose(self, support: AudioFeatures, labels: torch.Tensor) -> None:
-        """α, β by leave-one-shot-out on the support (defaults with one shot)."""
+        """α, β by leave-one-shot-out on the support (defaults with one shot; one-value grids: fixed)."""
+        alphas = tuple(self.alphas) if self.text_weights_ is not None else (1.0,)
+        if len(alphas) == 1 and len(tuple(self.betas)) == 1:
+            self.alpha_, self.beta_ = float(alphas[0]), float(tuple(self.betas)[0])
+            return
         folds = shot_folds(labels)
-        alphas = self.alphas if self.text_weights_ is not None else (1.0,)
         if not folds:
             self.alpha_, self.beta_ = float(self.default_alpha), float(self.default_beta)
             return
@@ -73,6 +78,11 @@ class TipAdapter(Method):
     def _fit(self, support: AudioFeatures, labels: torch.Tensor, text=None) -> None:
         self._setup(support, labels, text)
         self._choose(support, labels)
+
+    def held_out_params(self) -> dict:
+        """The chosen α, β as one-value grids."""
+        self.check_fitted()
+        return {"alphas": (float(self.alpha_),), "betas": (float(self.beta_),)}
 
     def _logits(self, query: AudioFeatures) -> torch.Tensor:
         q = self._keys(query.clip)
@@ -146,8 +156,11 @@ class TipAdapterF(TipAdapter):
     def _fit(self, support: AudioFeatures, labels: torch.Tensor, text=None) -> None:
         self._setup(support, labels, text)
         self._choose(support, labels)
-        folds = shot_folds(labels, max_folds=3, seed=self.seed)
-        if folds:  # epochs by cross-validation: train on the other folds, score the held-out one
+        fixed = sorted({int(e) for e in self.epoch_grid})
+        folds = shot_folds(labels, max_folds=3, seed=self.seed) if len(fixed) != 1 else []
+        if len(fixed) == 1:  # a one-value grid: those epochs
+            self.epochs_ = fixed[0]
+        elif folds:  # epochs by cross-validation: train on the other folds, score the held-out one
             totals = dict.fromkeys(self.epoch_grid, 0.0)
             for held in folds:
                 tr = (~held).nonzero().flatten()
@@ -186,6 +199,10 @@ class TipAdapterF(TipAdapter):
             self.lr,
             self.seed,
         )
+
+    def held_out_params(self) -> dict:
+        """The chosen α, β and epochs as one-value grids."""
+        return {**super().held_out_params(), "epoch_grid": (int(self.epochs_),)}
 
     def _logits(self, query: AudioFeatures) -> torch.Tensor:
         return self._train_logits(query.clip, self.keys_, self.values_)

@@ -19,6 +19,9 @@ epochs by training W on the other folds and scoring the held-out clips at the ep
 ``epoch_grid`` (ties go to fewer epochs). With one shot per class there are no folds: α
 and γ keep their defaults and W stays the identity (a clip whose own key is masked out
 has no other clip of its class to attend to, so self-masked training has nothing to learn).
+A one-value grid (``alphas`` and ``gammas`` both, or ``epoch_grid``) is a fixed value, not
+cross-validated (also with one shot): that is how ``held_out_params`` pins a fitted
+model's choices.
 
 Audio-only backbones keep only the attention term. Keys and queries are then centred on
 the support mean (``normalise(a − μ)``, as in the other cache methods), and α acts as an
@@ -128,8 +131,14 @@ class Treff(Method):
         return zs + alpha * calm_logits(q, keys, values, w, gamma, self_mask)
 
     # ---------------------------------------------------------------- selection
-    def _choose(self, zs: torch.Tensor, labels: torch.Tensor, folds: list[torch.Tensor]) -> None:
-        """α, γ with W = I by leave-one-shot-out on the support (defaults with one shot)."""
+    def _choose(self, zs: torch.Tensor, labels: torch.Tensor) -> None:
+        """α, γ with W = I by leave-one-shot-out on the support (defaults with one shot;
+        one-value grids: fixed)."""
+        alphas, gammas = tuple(self.alphas), tuple(self.gammas)
+        if len(alphas) == 1 and len(gammas) == 1:
+            self.alpha_, self.gamma_ = float(alphas[0]), float(gammas[0])
+            return
+        folds = shot_folds(labels)
         if not folds:
             self.gamma_ = float(self.default_gamma)
             self.alpha_ = float(self.default_alpha if self.text_weights_ is not None else self.default_alpha_audio)
@@ -176,9 +185,13 @@ class Treff(Method):
         return w.detach(), scores
 
     def _choose_epochs(self, zs: torch.Tensor, labels: torch.Tensor) -> int:
-        """Epochs by cross-validation: train W on the other folds, score the held-out clips."""
+        """Epochs by cross-validation: train W on the other folds, score the held-out clips
+        (a one-value ``epoch_grid``: that value)."""
+        given = sorted({int(e) for e in self.epoch_grid})
+        if len(given) == 1:
+            return given[0]
         folds = shot_folds(labels, max_folds=3, seed=self.seed)
-        grid_ = sorted({int(e) for e in self.epoch_grid} | {0})
+        grid_ = sorted(set(given) | {0})
         if not folds or len(grid_) == 1:
             return 0
         totals = dict.fromkeys(grid_, 0.0)
@@ -206,9 +219,14 @@ class Treff(Method):
         self.keys_ = self._embed(support.clip)
         self.values_ = one_hot(labels, self.n_classes_)
         zs = self._zero_shot(support.clip)
-        self._choose(zs, labels, shot_folds(labels))
+        self._choose(zs, labels)
         self.epochs_ = self._choose_epochs(zs, labels)
         self.weight_, _ = self._train(zs, self.keys_, self.values_, labels, self.epochs_)
+
+    def held_out_params(self) -> dict:
+        """The chosen α, γ and epochs as one-value grids."""
+        self.check_fitted()
+        return {"alphas": (float(self.alpha_),), "gammas": (float(self.gamma_),), "epoch_grid": (int(self.epochs_),)}
 
     def _logits(self, query: AudioFeatures) -> torch.Tensor:
         return self._z(

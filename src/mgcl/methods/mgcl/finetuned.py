@@ -120,6 +120,9 @@ class MGCLF(MGCL):
     error of the best cross-validated accuracy the simplest is taken (fewest epochs, then the
     least weight on the cache and frame branches; ``cv_rule="best"`` takes the best): with
     a few held-out clips per class the differences between candidates are mostly noise.
+    A one-value ``epoch_grid`` skips the cross-validation (``default_epochs``, the trained
+    branch weights kept unless ``final_weights`` are given); :meth:`held_out_params` pins a
+    fitted model's choices that way.
 
     Audio views (``augment``, :mod:`mgcl.audio.views`): when ``fit`` gets views of the
     support clips re-embedded by the backbone, the head is initialised on the clips and all
@@ -143,13 +146,17 @@ class MGCLF(MGCL):
     weight_grid:          α of the cache branch tried by cross-validation (the frame-prototype
                           branch: a quarter of each); empty: no weight search.
     head_c_grid:          inverse regularisation strengths the head's initial solution averages.
+    final_weights:        {branch: α_b} set after training instead of the weights chosen on
+                          ``weight_grid`` (and the only candidate when epochs are
+                          cross-validated); None: chosen (trained ones with one shot).
     cv_rule:              "one_se" or "best" (above).
     seed:                 seed of the folds, the k-means initialisation and the augmentation.
 
     Learned: that of :class:`MGCL` (its α, β, σ chosen training-free), ``frame_mean_`` (D,),
     ``fspread_`` (σ_b of the trained branches), ``epochs_``, ``params_`` (the trained state:
-    ``head_w``, ``head_b``, ``frame_protos``, ``keys``, ``log_alpha``, ``text_res``) and
-    ``branch_weights_`` {branch: α_b}.
+    ``head_w``, ``head_b``, ``frame_protos``, ``keys``, ``log_alpha``, ``text_res``),
+    ``branch_weights_`` {branch: α_b} and ``chosen_weights_`` (the weights set after training,
+    cross-validated or ``final_weights``; None when the trained ones are kept).
     """
 
     name = "mgcl_f"
@@ -183,6 +190,7 @@ class MGCLF(MGCL):
         seed: int = 0,
         segment: tuple[float, float] | None = SEGMENT,
         view_weight: float | None = None,  # views weigh 1 / K_c each in the head and the loss
+        final_weights: dict | None = None,
     ):
         self.branches = branches
         self.ablate = ablate
@@ -210,6 +218,7 @@ class MGCLF(MGCL):
         self.seed = seed
         self.segment = segment
         self.view_weight = view_weight
+        self.final_weights = final_weights
 
     def _check_params(self) -> None:
         """MGCL's checks (:meth:`MGCL._check_params`), after those of the fine-tuning's own
@@ -221,6 +230,12 @@ class MGCLF(MGCL):
             raise MgclError(f"cv_rule must be 'one_se' or 'best', got '{self.cv_rule}'")
         for name in ("losses", "epoch_grid", "weight_grid"):
             as_tuple(getattr(self, name), name)
+        fw = self.final_weights
+        if fw is not None and not (
+            isinstance(fw, dict)
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in fw.values())
+        ):
+            raise MgclError(f"final_weights must be {{branch: weight >= 0}} or null, got {fw!r}")
         super()._check_params()
 
     # ---------------------------------------------------------------- parameters
@@ -412,11 +427,27 @@ class MGCLF(MGCL):
         self.params_, _ = self._train(
             p0, rows, y_rows, self.values_, captions, self.epochs_, group=group, source=source, weight=weight
         )
-        if weights is not None:  # the branch weights cross-validation preferred, after training
+        if self.final_weights is not None:
+            weights = self._final_weights()
+        if weights is not None:  # the branch weights cross-validation preferred (or given), after training
             self.params_["log_alpha"] = torch.log(
                 torch.tensor([max(weights[b], 1e-6) for b in self._trained_branches()])
             )
+        self.chosen_weights_ = None if weights is None else {b: float(weights[b]) for b in self._trained_branches()}
         self.branch_weights_ = {b: float(a) for b, a in zip(self._trained_branches(), self.params_["log_alpha"].exp())}
+
+    def _final_weights(self) -> dict:
+        """``final_weights`` for every trained branch (a branch it does not name: its initial weight)."""
+        return {b: float(self.final_weights.get(b, self._initial_weight(b))) for b in self._trained_branches()}
+
+    def held_out_params(self) -> dict:
+        """MGCL's pinned α, β, and the chosen epochs (a one-value ``epoch_grid``) and branch
+        weights (``final_weights``, when some were set after training)."""
+        pinned = {**super().held_out_params(), "epoch_grid": (int(self.epochs_),), "default_epochs": int(self.epochs_)}
+        chosen = getattr(self, "chosen_weights_", None)
+        if chosen is not None:
+            pinned["final_weights"] = {b: float(w) for b, w in chosen.items()}
+        return pinned
 
     def _weight_candidates(self) -> list[dict]:
         """Branch weights tried by cross-validation: the head fixed at its initial weight, the
@@ -451,11 +482,14 @@ class MGCLF(MGCL):
         terms are re-weighted, not retrained). ``default_epochs`` and the initial weights with
         one shot per class. A held-out clip's views are held out with it.
         Returns (epochs, weights or None)."""
-        folds = shot_folds(labels, max_folds=3, seed=self.seed)
         epoch_grid = tuple(self.epoch_grid)
-        if not folds or len(epoch_grid) < 2:
+        folds = shot_folds(labels, max_folds=3, seed=self.seed) if len(epoch_grid) >= 2 else []
+        if not folds:
             return int(self.default_epochs), None
-        candidates = self._weight_candidates() if tuple(self.weight_grid) else [None]
+        if self.final_weights is not None:
+            candidates = [self._final_weights()]
+        else:
+            candidates = self._weight_candidates() if tuple(self.weight_grid) else [None]
         correct: dict[tuple[int, int], float] = {}
         branches = self._trained_branches()
         for held in folds:

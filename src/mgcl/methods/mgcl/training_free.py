@@ -36,7 +36,9 @@ key like its clip; None: 1 / K_c, :func:`~mgcl.methods.common.view_weights`).
 Training-free ``mgcl``: the α, β of every active branch are chosen by coordinate ascent
 on leave-one-shot-out cross-validation inside the support set (a held-out clip leaves the
 cache together with its views); with one shot per class there is no such split and the
-defaults hold. ``mgcl_f`` (below) fine-tunes on top.
+defaults hold, as they do with ``cv_rounds=0`` (no cross-validation): that is how
+``held_out_params`` pins a fitted model's α, β (as the defaults). ``mgcl_f``
+(:mod:`mgcl.methods.mgcl.finetuned`) fine-tunes on top.
 """
 
 from __future__ import annotations
@@ -104,7 +106,7 @@ class MGCL(Method):
     default_alpha, default_beta:
                           {branch: value} before (or without) cross-validation; None:
                           ``DEFAULT_ALPHA`` (others 1) and β = 8.
-    cv_rounds:            rounds of coordinate ascent.
+    cv_rounds:            rounds of coordinate ascent (0: none, the defaults hold).
     segment:              (window, hop) in seconds of the fine cache's rows; None: single frames.
     augment:              names of the support clips' audio views (:data:`mgcl.types.AUDIO_VIEWS`).
     view_weight:          a view's value row in the caches (None: 1 / K_c).
@@ -303,7 +305,10 @@ class MGCL(Method):
     def _cross_validate(self, sims: dict, labels: torch.Tensor) -> None:
         """Coordinate ascent over (α_b, β_b) on leave-one-shot-out folds of the support.
 
-        ``sims``: the support's own similarities (``_similarities(support)``)."""
+        ``sims``: the support's own similarities (``_similarities(support)``); nothing is
+        chosen (the defaults hold) with ``cv_rounds`` 0 or one shot per class."""
+        if int(self.cv_rounds) <= 0:
+            return
         folds = shot_folds(labels)
         if not folds:
             return
@@ -356,6 +361,15 @@ class MGCL(Method):
         sims = self._similarities(support, (self.frame_keys_[:n], self.frame_key_mask_[:n], self.frame_key_w_[:n]))
         self._cross_validate(sims, labels)
         self.spread_ = self._spread(sims, self.values_, self.beta_)
+
+    def held_out_params(self) -> dict:
+        """The chosen α, β as the defaults, and no cross-validation (``cv_rounds=0``)."""
+        self.check_fitted()
+        return {
+            "default_alpha": {b: float(a) for b, a in self.alpha_.items()},
+            "default_beta": {b: float(v) for b, v in self.beta_.items()},
+            "cv_rounds": 0,
+        }
 
     def branch_logits(self, query: AudioFeatures) -> dict[str, torch.Tensor]:
         """Each active branch's weighted contribution α_b z_b / σ_b to the logits: name -> (Q, C)."""
