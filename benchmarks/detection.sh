@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STORE=${1:-${MGCL_STORE:-$HOME/.cache/mgcl/features}}
-SEEDS=${2:-3}
+SEEDS=${2:-5}
 FOLD=${FOLD:-10}
 OUT=${OUT:-results/detection}
 DATA=${MGCL_SHARED_DATA:-../shared/data}

@@ -40,11 +40,12 @@ VARIANTS = {
 
 def run(durations, shots, seeds, n_per_class, workdir: Path, store: Path, batch_size: int) -> dict:
     from mgcl.backbones import get_backbone
-    from mgcl.cli import embed_rows, report_failures
     from mgcl.data.manifest import read_manifest
     from mgcl.data.synthetic import make_dataset
-    from mgcl.evaluation.protocols import encode_labels, few_shot_split
+    from mgcl.evaluation.protocols import few_shot_split
+    from mgcl.methods.base import encode_labels
     from mgcl.methods.mgcl.training_free import MGCL
+    from mgcl.pipeline import embed
 
     backbone = get_backbone("aisfx")
     out = {}
@@ -53,9 +54,10 @@ def run(durations, shots, seeds, n_per_class, workdir: Path, store: Path, batch_
             workdir / f"synthetic-{duration:g}s-n{n_per_class}", n_per_class=n_per_class, duration=duration, seed=1
         )
         rows = read_manifest(manifest)
-        res = embed_rows(backbone, [r.path for r in rows], store, batch_size, desc=f"embedding {duration:g} s clips")
+        res = embed(backbone, [r.path for r in rows], store, batch_size, desc=f"embedding {duration:g} s clips")
         if res.errors:
-            report_failures(res)
+            for i, why in sorted(res.errors.items()):
+                print(f"{rows[i].path}: {why}", file=sys.stderr)
             raise SystemExit(1)
         feats = res.stacked()
         y_np, classes = encode_labels([r.label for r in rows])

@@ -23,6 +23,7 @@ from mgcl.detection.benchmark import (
 )
 from mgcl.detection.detect import DetectOptions
 from mgcl.detection.scores import pool_windows
+from mgcl.errors import MgclError
 
 from .conftest import SR, TARGET
 
@@ -111,6 +112,34 @@ def test_run_benchmark_on_a_synthetic_recording(detection_case):
     assert all(x["n_reference"] == 3 for x in rows.values())  # 4 sirens, the first is the support
     assert all(rows[m]["wide_f1_mean"] >= 50.0 for m in ("prototype", "mgcl")), rows
     assert bench.doc["protocol"] == "detection" and "f1_std" in rows["mgcl"]
+
+
+def test_scores_cache_refits_nothing_and_postprocess_is_per_method(detection_case, monkeypatch):
+    import mgcl.detection.benchmark as bench_mod
+
+    bb = detection_case["clf"].get_backbone()
+    r = Recording("rec.wav", detection_case["recording"], TARGET, 0, list(detection_case["events"]))
+    frames, scores = {}, {}
+    kw = dict(shots=(1,), methods=("prototype", "mgcl"), options=DetectOptions(), frames_cache=frames)
+    first = run_benchmark(bb, [r], scores_cache=scores, postprocess={}, **kw)
+    assert len(scores) == 2  # one fit per (recording, K, method)
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("a cached run fitted a method again")
+
+    monkeypatch.setattr(bench_mod, "_fit_and_score", no_fit)
+    again = run_benchmark(bb, [r], scores_cache=scores, postprocess={}, **kw)
+    assert again.doc["results"] == first.doc["results"] and again.events == first.events
+    # mgcl drops every event shorter than the recording: none left; the prototype unchanged
+    post = {"mgcl": {"min_duration": 1000.0, "median": 0.0}}
+    other = run_benchmark(bb, [r], scores_cache=scores, postprocess=post, **kw)
+    rows = {x["method"]: x for x in other.doc["results"]}
+    assert rows["mgcl"]["n_estimated"] == 0 and rows["prototype"] == first.doc["results"][0]
+    assert other.doc["options"]["postprocess"] == {"prototype": {}, "mgcl": post["mgcl"]}
+    with pytest.raises(MgclError, match="window"):
+        bench_mod.method_postprocess(DetectOptions(), {"window": 1.0})
+    with pytest.raises(MgclError, match="low ratio"):
+        bench_mod.method_postprocess(DetectOptions(), {"low_ratio": 0.0})
 
 
 def test_boundary_shift_is_measured_on_the_support_events():

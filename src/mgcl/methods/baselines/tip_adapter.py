@@ -18,6 +18,7 @@ import torch
 from mgcl.methods.augment import augment_clip_and_mask
 from mgcl.methods.base import Method
 from mgcl.methods.common import cache_logits, centre, class_text_weights, one_hot, zero_shot_logits
+from mgcl.methods.optim import CosineAdamW
 from mgcl.methods.selection import grid, select, shot_folds
 from mgcl.types import AudioFeatures, TextFeatures, l2_normalize
 
@@ -108,8 +109,7 @@ def train_cache_keys(
     """
     gen = torch.Generator().manual_seed(seed)
     keys = keys.clone().requires_grad_(True)
-    opt = torch.optim.AdamW([keys], lr=lr, weight_decay=0.0)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(epochs, 1))
+    opt = CosineAdamW([keys], lr=lr, t_max=max(epochs, 1), weight_decay=0.0)
     scores = {}
     for epoch in range(1, epochs + 1):
         clip, _ = augment_clip_and_mask(support.clip, support.frames, support.frame_mask, gen)
@@ -117,7 +117,6 @@ def train_cache_keys(
         opt.zero_grad()
         loss.backward()
         opt.step()
-        sched.step()
         if eval_fn is not None and epoch in checkpoints:
             with torch.no_grad():
                 scores[epoch] = eval_fn(keys.detach())

@@ -45,6 +45,7 @@ import torch
 from mgcl.errors import MgclError
 from mgcl.methods.base import Method
 from mgcl.methods.common import centre, class_text_weights, one_hot, zero_shot_logits
+from mgcl.methods.optim import CosineAdamW
 from mgcl.methods.selection import fold_score, grid, select, shot_folds
 from mgcl.types import AudioFeatures, TextFeatures
 
@@ -167,8 +168,7 @@ class Treff(Method):
         w = eye.clone().requires_grad_(True)
         scores = {}
         if epochs > 0 and torch.bincount(labels).min() >= 2:  # else nothing to learn
-            opt = torch.optim.Adam([w], lr=self.lr)
-            sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
+            opt = CosineAdamW([w], lr=self.lr, t_max=epochs, weight_decay=0.0)  # = Adam: no decay
             for epoch in range(1, epochs + 1):
                 with torch.enable_grad():
                     z = self._z(zs, keys, keys, values, w, self.alpha_, self.gamma_, self_mask=True)
@@ -176,7 +176,6 @@ class Treff(Method):
                     opt.zero_grad()
                     loss.backward()
                 opt.step()
-                sched.step()
                 if eval_fn is not None and epoch in checkpoints:
                     scores[epoch] = eval_fn(w.detach())
         elif eval_fn is not None:  # untrained: every checkpoint scores as the identity
