@@ -304,7 +304,7 @@ def test_choices_in_words():
     assert weights in lines
     assert not any("spread" in line or "tensor" in line for line in lines)
     one_shot = describe_choices("mgcl", {**learned, "cv_accuracy_": None})
-    assert "one clip per class: no cross-validation, the defaults hold" in one_shot
+    assert "no cross-validation (one clip per class, or cv_rounds 0): the defaults hold" in one_shot
     assert describe_choices("linear_probe", {"C_": 10.0}) == ["regularisation C 10 (inverse strength)"]
     assert describe_choices("prototype", {"n_classes_": 3, "dim_": 8}) == []
 

@@ -171,7 +171,7 @@ def describe_choices(method: str, learned: Mapping) -> list[str]:
         lines.append(
             f"chosen by leave-one-shot-out cross-validation, {number(cv)}% of held-out support clips right"
             if cv is not None
-            else "one clip per class: no cross-validation, the defaults hold"
+            else "no cross-validation (one clip per class, or cv_rounds 0): the defaults hold"
         )
     else:
         learned.pop("cv_accuracy_", None)
