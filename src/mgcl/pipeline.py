@@ -538,7 +538,8 @@ class DetectionRun:
 def detection_thresholds(classifier: FewShotAudioClassifier, store_dir=None, batch_size: int = 16):
     """Per-class high thresholds chosen on the model's support clips (held out one shot at a
     time, :func:`mgcl.detection.thresholds.support_thresholds`), re-embedded through the
-    store from the paths the model recorded; ``(None, why)`` when they are not all at hand."""
+    store from the paths the model recorded, with their audio views when the method trains
+    on them; ``(None, why)`` when they are not all at hand."""
     names = getattr(classifier, "support_names_", None) or []
     if not names or any(n.startswith("<waveform") or not os.path.isfile(n) for n in names):
         return None, f"{DEFAULT_THRESHOLD} (the model's support clips are not at hand to choose one)"
@@ -548,9 +549,13 @@ def detection_thresholds(classifier: FewShotAudioClassifier, store_dir=None, bat
         return None, f"{DEFAULT_THRESHOLD} (some support clips could not be read)"
     codes = [classifier.classes_.index(lab) for lab in classifier.support_labels_]
     text = class_text_features(bb, classifier.classes_, classifier.descriptions) if bb.has_text else None
+    views = None
+    view_names = classifier.method_.view_names()
+    if view_names:  # fitted with the clips' audio views (store hits): the held-out clones are too
+        views = ViewCache(bb, names, feature_store(bb, store_dir), batch_size).views(range(len(names)), view_names)
     with torch_threads(FIT_THREADS):
         return support_thresholds(
-            classifier.method_, res.stacked(), codes, len(classifier.classes_), classifier.temperature_, text
+            classifier.method_, res.stacked(), codes, len(classifier.classes_), classifier.temperature_, text, views
         )
 
 

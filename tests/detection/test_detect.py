@@ -7,7 +7,9 @@ import torch
 from mgcl.detection.detect import DetectOptions, detect, ignored_labels, model_scorer, reject_unknown
 from mgcl.detection.frames import stream_frames
 from mgcl.detection.scores import pool_windows, score_stream, window_frames
-from mgcl.pipeline import detection_thresholds
+from mgcl.detection.thresholds import support_thresholds
+from mgcl.pipeline import detection_thresholds, embed, feature_store
+from mgcl.store.features import ViewCache
 
 from .conftest import SR, TARGET
 
@@ -42,6 +44,21 @@ def test_events_are_found_at_their_known_times(detection_case):
     assert all(e.event_label != "background" for e in det.events)
     assert det.curve.scores.shape == (len(det.curve.times), len(clf.classes_))
     assert abs(det.curve.duration - 40.0) < 1e-6
+
+
+def test_detection_thresholds_fit_the_held_out_clones_with_the_support_views(detection_case):
+    clf = detection_case["clf"]
+    store = detection_case["root"] / "store"
+    assert clf.method_.view_names()  # mgcl trains on audio views of its support clips
+    bb = clf.get_backbone()
+    names = clf.support_names_
+    feats = embed(bb, names, store).stacked()
+    views = ViewCache(bb, names, feature_store(bb, store), 16).views(range(len(names)), clf.method_.view_names())
+    codes = [clf.classes_.index(lab) for lab in clf.support_labels_]
+    args = (clf.method_, feats, codes, len(clf.classes_), clf.temperature_)
+    high, _ = detection_thresholds(clf, store)
+    np.testing.assert_allclose(high, support_thresholds(*args, views=views)[0], atol=1e-6)  # threads differ
+    assert np.abs(high - support_thresholds(*args)[0]).max() > 1e-3  # the clones without views differ
 
 
 def test_streamed_scores_equal_one_pass_scores(detection_case):

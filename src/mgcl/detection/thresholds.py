@@ -45,12 +45,15 @@ def support_thresholds(
     n_classes: int,
     temperature: float = 1.0,
     text=None,
+    views=None,
 ) -> tuple[np.ndarray, str]:
     """((C,) high thresholds, how they were chosen in words) for a method fitted on ``support``
     with integer ``labels`` (N,): :func:`thresholds_from_scores` of the held-out support
-    clips' probabilities at the model's ``temperature``."""
+    clips' probabilities at the model's ``temperature``. ``views``: the support clips' audio
+    views (:class:`~mgcl.types.SupportViews`) when the method was fitted with them, so the
+    held-out clones are fitted as the model was (a held-out clip's views leave with it)."""
     labels = torch.as_tensor(labels, dtype=torch.long)
-    held = held_out_logits(method, support, labels, text=text, n_classes=n_classes)
+    held = held_out_logits(method, support, labels, text=text, views=views, n_classes=n_classes)
     if held is None:
         return np.full(
             n_classes, DEFAULT_THRESHOLD
