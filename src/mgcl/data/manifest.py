@@ -97,8 +97,10 @@ def read_manifest(csv_path: str | Path) -> list[Row]:
     rows = []
     for rec in read_csv_records(csv_path, REQUIRED, str(csv_path)):
         given = rec["path"]
-        if is_uri(given) or Path(given).is_absolute():
-            path = given if is_uri(given) else Path(given)
+        if is_uri(given):
+            path = given
+        elif Path(given).is_absolute():
+            path = Path(given)
         else:
             path = place(given)
         rows.append(

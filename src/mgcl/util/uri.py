@@ -110,17 +110,21 @@ def file_type(uri: str) -> tuple[str, int | None]:
 
 
 def _open_file(uri: str):
-    fs, path, kind, _ = _info(uri)
-    if kind == "missing":
-        raise UriError(uri, "file not found", "missing")
-    if kind == "directory":
-        raise UriError(uri, "is a directory, not a file", "directory")
+    """An input stream of the file at ``uri``: one request; a failure is classified (missing,
+    directory, unreadable) by a second one, on the error path only."""
+    fs, path = resolve(uri)
     try:
         return fs.open_input_stream(path, compression=None)
     except FileNotFoundError:
         raise UriError(uri, "file not found", "missing") from None
     except OSError as exc:
-        raise UriError(uri, f"cannot read ({_first_line(exc)})") from None
+        reason = f"cannot read ({_first_line(exc)})"
+    kind = _info(uri)[2]
+    if kind == "missing":
+        raise UriError(uri, "file not found", "missing")
+    if kind == "directory":
+        raise UriError(uri, "is a directory, not a file", "directory")
+    raise UriError(uri, reason)
 
 
 def blocks(uri: str, size: int = BLOCK) -> Iterator[bytes]:
