@@ -5,7 +5,8 @@
 #   bash benchmarks/detection.sh [STORE] [SEEDS]
 #
 # Reported: clips of fold 10 only (the test fold); the defaults were chosen on soundscapes of
-# fold 1 (`FOLD=1 OUT=results/detection-dev bash benchmarks/detection.sh`). Writes
+# fold 1 (`python benchmarks/detection_dev.py`) and checked on fold 2
+# (`FOLD=2 OUT=results/detection-dev-fold2 bash benchmarks/detection.sh`). Writes
 # results/detection/us8k/{results.json,results.md,f1.png,events.csv}; the recordings go to
 # a temporary folder (they are rebuilt, seeded, in seconds).
 set -euo pipefail

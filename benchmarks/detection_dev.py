@@ -2,7 +2,7 @@
 
 Soundscapes of UrbanSound8K **fold 1** (the 8 target classes of ``benchmarks/detection.sh``,
 5 seeds: 40 recordings of 120 s) are scored once by the backbone; then every configuration
-runs on the same frames, for the baseline (prototype) and mgcl, in two stages:
+runs on the same frames, for the baseline (prototype) and mgcl, in three stages:
 
 1. the support construction (post-processing: hysteresis low ratio 0.85, median 0.5 s)
        grain      "event": one support clip per support span (its frames pooled);
@@ -12,6 +12,10 @@ runs on the same frames, for the baseline (prototype) and mgcl, in two stages:
    the fitted scores are kept)
        low_ratio  the hysteresis low threshold as a fraction of the high one
        median     the median filter's length (seconds; 0: none)
+3. with each method's stage-2 choice, the re-cutting of over-long detections (no fit again)
+       split_factor  events longer than this times the longest support event are re-cut
+                     (none, 1, 1.5, 2, 3)
+       split_ratio   ... where the score stays above this fraction of their peak
 
 For each method and stage the configuration with the best mean F1 over K = 1, 3, 5 is its
 choice (ties: the first in the grid's order); ``mgcl.detection.benchmark`` holds those choices
@@ -46,6 +50,7 @@ STAGE1 = DetectOptions(low_ratio=0.85, median=0.5)
 POST_GRID = [
     {"low_ratio": low, "median": med} for low in (0.3, 0.4, 0.5, 0.6, 0.7, 0.85, 1.0) for med in (0.0, 0.5, 0.8, 1.2)
 ]
+SPLIT_GRID = [{}] + [{"split_factor": f, "split_ratio": r} for f in (1.0, 1.5, 2.0, 3.0) for r in (0.5, 0.6, 0.7, 0.8)]
 
 
 def best(scores: dict) -> tuple:
@@ -71,7 +76,7 @@ def main() -> None:
     backbone = make_backbone("aisfx")
     frames: dict = {}
     scores: dict = {}
-    runs, post_runs = [], []
+    runs, post_runs, split_runs = [], [], []
     with tempfile.TemporaryDirectory(prefix="mgcl-dev-soundscapes-") as tmp:
         recs = build_soundscapes(rows, tmp, list(range(args.seeds)), SoundscapeSpec(), TARGETS)
         # stage 1: the support construction, default post-processing
@@ -127,6 +132,29 @@ def main() -> None:
             choice[m]["postprocess"] = POST_GRID[i]
             choice[m]["post_mean_f1"] = round(score[i], 2)
             print(f"{m}: post-processing {POST_GRID[i]} mean F1 {score[i]:.2f}", flush=True)
+        # stage 3: each method's re-cutting of over-long detections, on its stage-2 choice
+        for m in METHODS:
+            score = {}
+            for i, split in enumerate(SPLIT_GRID):
+                post = {**choice[m]["postprocess"], **split}
+                bench = run_benchmark(
+                    backbone,
+                    recs,
+                    SHOTS,
+                    (m,),
+                    STAGE1,
+                    frames_cache=frames,
+                    scores_cache=scores,
+                    negatives_per_positive={m: choice[m]["negatives_per_positive"]},
+                    support_grain=choice[m]["grain"],
+                    postprocess={m: post},
+                )
+                score[i] = mean_f1(bench.doc["results"])
+                split_runs += [{"split": split, **r} for r in bench.doc["results"]]
+            i = best(score)
+            choice[m]["split"] = SPLIT_GRID[i]
+            choice[m]["split_mean_f1"] = round(score[i], 2)
+            print(f"{m}: re-cutting {SPLIT_GRID[i] or 'none'} mean F1 {score[i]:.2f}", flush=True)
     doc = {
         "what": "detection protocol choices on development soundscapes (sed_eval F1 %, collar 200 ms)",
         "fold": args.fold,
@@ -134,6 +162,7 @@ def main() -> None:
         "n_recordings": len(recs),
         "runs": runs,
         "postprocess_runs": post_runs,
+        "split_runs": split_runs,
         "choice": choice,
         "seconds": round(time.perf_counter() - t0, 1),
     }
@@ -156,6 +185,15 @@ def main() -> None:
             if r["method"] == m and r["low_ratio"] == post["low_ratio"] and r["median"] == post["median"]
         ]
         print(f"| {m} post-processing {post} | " + " | ".join(cells) + " |")
+    for m in METHODS:
+        for split in SPLIT_GRID:
+            cells = [
+                f"{r['f1_mean']:.2f} ± {r['f1_std']:.2f}"
+                for r in split_runs
+                if r["method"] == m and r["split"] == split
+            ]
+            mark = " (chosen)" if split == choice[m]["split"] else ""
+            print(f"| {m} re-cutting {split or 'none'}{mark} | " + " | ".join(cells) + " |")
     print("choice:", json.dumps(choice), f"({doc['seconds']} s)")
 
 

@@ -14,6 +14,7 @@ from mgcl.detection.benchmark import (
     Support,
     boundary_shift,
     build_soundscapes,
+    markdown,
     pooled_support,
     run_benchmark,
     sed_metrics,
@@ -112,6 +113,10 @@ def test_run_benchmark_on_a_synthetic_recording(detection_case):
     assert all(x["n_reference"] == 3 for x in rows.values())  # 4 sirens, the first is the support
     assert all(rows[m]["wide_f1_mean"] >= 50.0 for m in ("prototype", "mgcl")), rows
     assert bench.doc["protocol"] == "detection" and "f1_std" in rows["mgcl"]
+    diff = rows["mgcl"]["f1_mean"] - rows["prototype"]["f1_mean"]  # one seed: the paired difference
+    assert rows["mgcl"]["f1_vs_baseline_mean"] == pytest.approx(diff, abs=0.011)
+    assert rows["mgcl"]["seeds_above_baseline"] == int(diff > 0) and "f1_vs_baseline_mean" not in rows["prototype"]
+    assert "paired by seed" in markdown(bench.doc)
 
 
 def test_scores_cache_refits_nothing_and_postprocess_is_per_method(detection_case, monkeypatch):
@@ -140,6 +145,20 @@ def test_scores_cache_refits_nothing_and_postprocess_is_per_method(detection_cas
         bench_mod.method_postprocess(DetectOptions(), {"window": 1.0})
     with pytest.raises(MgclError, match="low ratio"):
         bench_mod.method_postprocess(DetectOptions(), {"low_ratio": 0.0})
+    with pytest.raises(MgclError, match="split_factor"):
+        bench_mod.method_postprocess(DetectOptions(), {"split_factor": 0.0})
+
+
+def test_split_factor_is_relative_to_the_longest_support_event():
+    import mgcl.detection.benchmark as bench_mod
+
+    sup = bench_mod.Support([(1.0, 2.0), (5.0, 7.5)], [], 7.5)
+    post = {"split_factor": 1.5, "split_ratio": 0.6, "low_ratio": 0.5}
+    base = bench_mod.method_postprocess(DetectOptions(), post)
+    assert base.split_longer is None and base.split_ratio == 0.6 and base.low_ratio == 0.5
+    opts = bench_mod.recording_options(base, post, sup)
+    assert opts.split_longer == pytest.approx(3.75) and opts.split_ratio == 0.6  # 1.5 x 2.5 s
+    assert bench_mod.recording_options(base, {"low_ratio": 0.5}, sup) is base
 
 
 def test_boundary_shift_is_measured_on_the_support_events():

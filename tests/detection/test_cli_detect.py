@@ -33,6 +33,7 @@ def test_detect_writes_csv_and_json(detection_case, tmp_path, capsys):
     assert doc["thresholds"]["how"] == "0.45 (given)" and doc["classes"] == sorted(doc["classes"])
     assert doc["files"][0]["duration"] == 21.0
     assert all(e["offset"] - e["onset"] >= 0.5 for e in doc["events"])
+    assert doc["options"]["split_longer"] is None and doc["options"]["split_ratio"] == 0.7
     assert {e["event_label"] for e in doc["events"]} <= {TARGET, "knock"}
 
 
@@ -42,6 +43,10 @@ def test_detect_errors_are_one_line(detection_case, tmp_path, capsys):
     assert "must end in .csv or .json" in capsys.readouterr().err
     assert main(["detect", model, str(tmp_path / "x.wav"), "--threshold", "2"]) == 2
     assert "threshold must be a probability" in capsys.readouterr().err
+    assert main(["detect", model, str(tmp_path / "x.wav"), "--split-longer", "0"]) == 2
+    assert "split-longer must be positive seconds" in capsys.readouterr().err
+    assert main(["detect", model, str(tmp_path / "x.wav"), "--split-ratio", "1.5"]) == 2
+    assert "split ratio must be in (0, 1]" in capsys.readouterr().err
     bad = tmp_path / "bad.wav"
     bad.write_bytes(b"not audio at all")
     assert main(["detect", model, str(bad), "--threshold", "0.5"]) == 1
@@ -62,3 +67,21 @@ def test_explain_draws_the_timeline_of_a_long_file(detection_case, tmp_path, cap
     sirens = [e for e in doc["events"] if e["event_label"] == TARGET]
     assert len(sirens) == sum(e.label == TARGET for e in detection_case["events"])
     assert all(e["event_label"] != "background" for e in doc["events"])
+
+
+def test_split_longer_recuts_events_joined_over_the_background(detection_case, tmp_path):
+    short = tmp_path / "short.wav"
+    sf.write(short, detection_case["wave"][: 21 * SR], SR)  # two sirens: 13.5-15.0 s, 18.1-19.6 s
+    store = ["--store", str(detection_case["root"] / "store")]
+    base = ["detect", str(detection_case["model"]), str(short), "--low-ratio", "0.5", "--median", "0.8", *store]
+
+    def sirens(out, *extra):
+        assert main([*base, "--out", str(out), *extra]) == 0
+        return [e for e in json.loads(out.read_text())["events"] if e["event_label"] == TARGET]
+
+    joined = sirens(tmp_path / "joined.json")
+    assert len(joined) == 1 and joined[0]["offset"] - joined[0]["onset"] > 6.0, joined  # both sirens and the gap
+    split = sirens(tmp_path / "split.json", "--split-longer", "3", "--split-ratio", "0.8")
+    truth = [e for e in detection_case["events"] if e.label == TARGET and e.offset < 21]
+    assert len(split) == 2, split
+    assert all(abs(e["onset"] - t.onset) < 0.5 and abs(e["offset"] - t.offset) < 0.75 for e, t in zip(split, truth))

@@ -15,6 +15,7 @@ from mgcl.detection.events import (
     merge_close,
     render_csv,
     render_json,
+    split_long,
 )
 
 
@@ -62,3 +63,19 @@ def test_ignored_labels_never_become_events_and_output_formats():
     assert rows == ["filename,onset,offset,event_label,score", "a.wav,2.000,4.000,dog,0.9000"]
     doc = json.loads(render_json(ev, {"classes": ["background", "dog"]}))
     assert doc["events"][0]["event_label"] == "dog" and doc["classes"] == ["background", "dog"]
+
+
+def test_split_long_recuts_only_over_long_events_at_a_fraction_of_their_peak():
+    # two events (0.9) joined by a score that hovers at 0.5 over the background between them
+    times = np.arange(12) * 1.0 + 0.5
+    curve = np.array([0.0, 0.9, 0.9, 0.5, 0.5, 0.5, 0.5, 0.95, 0.0, 0.0, 0.8, 0.0])
+    assert class_events(times, 1.0, curve, 0.7, 0.4) == [(1.0, 8.0, 0.95), (10.0, 11.0, 0.8)]
+    # 0.7 x 0.95 = 0.665: the 7 s event falls apart into its two peaks; the 1 s event is kept
+    pieces = class_events(times, 1.0, curve, 0.7, 0.4, split_longer=2.0, split_ratio=0.7)
+    assert pieces == [(1.0, 3.0, 0.9), (7.0, 8.0, 0.95), (10.0, 11.0, 0.8)]
+    # not longer than split_longer: unchanged; a low ratio keeps the whole event
+    assert class_events(times, 1.0, curve, 0.7, 0.4, split_longer=7.0) == class_events(times, 1.0, curve, 0.7, 0.4)
+    assert split_long(times, 1.0, curve, [(1.0, 8.0)], 2.0, 0.5) == [(1.0, 8.0)]
+    # the pieces are merged and dropped like any event
+    assert class_events(times, 1.0, curve, 0.7, 0.4, min_duration=1.5, split_longer=2.0) == [(1.0, 3.0, 0.9)]
+    assert class_events(times, 1.0, curve, 0.7, 0.4, merge_gap=5.0, split_longer=2.0)[0] == (1.0, 11.0, 0.95)

@@ -90,6 +90,21 @@ def register(sub) -> argparse.ArgumentParser:
         help=f"drop events shorter than S seconds (default {d.min_duration})",
     )
     p.add_argument(
+        "--split-longer",
+        type=float,
+        default=d.split_longer,
+        metavar="S",
+        help="re-cut events longer than S seconds where the score stays above --split-ratio x their peak "
+        "(default: never; try a few times the length of the events you look for)",
+    )
+    p.add_argument(
+        "--split-ratio",
+        type=float,
+        default=d.split_ratio,
+        metavar="R",
+        help=f"the fraction of an over-long event's peak its pieces keep (default {d.split_ratio})",
+    )
+    p.add_argument(
         "--pool",
         choices=("max", "mean"),
         default=d.pool,
@@ -107,6 +122,10 @@ def register(sub) -> argparse.ArgumentParser:
     return p
 
 
+#: The options an events JSON records (the thresholds are recorded beside them).
+OPTION_KEYS = ("window", "hop", "pool", "median", "merge_gap", "min_duration", "split_longer", "split_ratio")
+
+
 def options_from(args) -> DetectOptions:
     return DetectOptions(
         window=args.window,
@@ -117,6 +136,8 @@ def options_from(args) -> DetectOptions:
         min_duration=args.min_duration,
         threshold=args.threshold,
         low_ratio=args.low_ratio,
+        split_longer=args.split_longer,
+        split_ratio=args.split_ratio,
     ).check()
 
 
@@ -145,9 +166,7 @@ def run(args) -> int:
                     else {},
                     "low_ratio": options.low_ratio,
                 },
-                "options": {
-                    k: getattr(options, k) for k in ("window", "hop", "pool", "median", "merge_gap", "min_duration")
-                },
+                "options": {k: getattr(options, k) for k in OPTION_KEYS},
                 "files": [{"filename": d.filename, "duration": round(d.curve.duration, 3)} for d in res.detections],
             }
             atomic_write_bytes(args.out, render_json(events, extra))

@@ -41,6 +41,12 @@ class DetectOptions:
     min_duration: shorter events are dropped.
     threshold:    the high hysteresis threshold for every class; None: per class from the support.
     low_ratio:    the low threshold as a fraction of the high one.
+    split_longer: events longer than this are re-cut where the score stays at least
+                  ``split_ratio`` times their peak (a score that hovers above the low threshold
+                  joins several events and the background between them); None: never. About
+                  the length of the events sought or a little more (the detection
+                  benchmark: 1 to 1.5 times the longest support event).
+    split_ratio:  the fraction of an over-long event's peak that its pieces keep.
     """
 
     window: float = 0.5
@@ -51,6 +57,8 @@ class DetectOptions:
     min_duration: float = 0.2
     threshold: float | None = None
     low_ratio: float = LOW_RATIO
+    split_longer: float | None = None
+    split_ratio: float = 0.7
 
     def check(self) -> DetectOptions:
         """Self, or a one-line MgclError naming the first bad option."""
@@ -67,6 +75,10 @@ class DetectOptions:
             raise MgclError(f"threshold must be a probability in [0, 1], got {self.threshold}")
         if not 0.0 < self.low_ratio <= 1.0:
             raise MgclError(f"low ratio must be in (0, 1], got {self.low_ratio}")
+        if self.split_longer is not None and not self.split_longer > 0:
+            raise MgclError(f"split-longer must be positive seconds, got {self.split_longer}")
+        if not 0.0 < self.split_ratio <= 1.0:
+            raise MgclError(f"split ratio must be in (0, 1], got {self.split_ratio}")
         return self
 
 
@@ -169,6 +181,8 @@ def curve_events(
         min_duration=options.min_duration,
         ignore=ignore,
         duration=curve.duration,
+        split_longer=options.split_longer,
+        split_ratio=options.split_ratio,
     )
     return Detection(filename, curve, events, high, low, ignore)
 

@@ -79,6 +79,37 @@ def drop_short(intervals: Sequence[tuple[float, float]], min_duration: float) ->
     return [(a, b) for a, b in intervals if b - a >= min_duration]
 
 
+def split_long(
+    times: np.ndarray,
+    step: float,
+    curve: np.ndarray,
+    intervals: Sequence[tuple[float, float]],
+    longer: float,
+    ratio: float,
+) -> list[tuple[float, float]]:
+    """Intervals lasting more than ``longer`` seconds re-cut at a fraction of their own peak.
+
+    Inside such an interval only the runs of samples with ``x >= ratio · max(x inside)`` remain
+    (each ``[t_s - step/2, t_{e-1} + step/2)``, clipped to the interval): a detection that a
+    score hovering just above the low threshold stretched over several events and the
+    background between them falls apart into the events, where the score peaks. Shorter
+    intervals are kept as they are. times (N,), curve (N,)."""
+    out = []
+    for on, off in intervals:
+        inside = np.flatnonzero((times >= on) & (times <= off))
+        if off - on <= longer or len(inside) == 0:
+            out.append((on, off))
+            continue
+        x = curve[inside]
+        above = np.concatenate([[False], x >= ratio * x.max(), [False]])
+        edges = np.flatnonzero(above[1:] != above[:-1])
+        out += [
+            (max(on, float(times[inside[s]]) - step / 2), min(off, float(times[inside[e - 1]]) + step / 2))
+            for s, e in zip(edges[::2], edges[1::2])
+        ]
+    return out
+
+
 def class_events(
     times: np.ndarray,
     step: float,
@@ -88,13 +119,17 @@ def class_events(
     merge_gap: float = 0.0,
     min_duration: float = 0.0,
     duration: float | None = None,
+    split_longer: float | None = None,
+    split_ratio: float = 0.7,
 ) -> list[tuple[float, float, float]]:
     """Events of one class from its (smoothed) curve: ``[(onset, offset, score), ...]``.
 
     times (N,) sample centres, curve (N,). Hysteresis runs ``[s, e)`` become
     ``[t_s - step/2, t_{e-1} + step/2)`` clipped to ``[0, duration]``; runs closer than
-    ``merge_gap`` are merged, then those shorter than ``min_duration`` dropped; the score is
-    the curve's maximum inside the event."""
+    ``merge_gap`` are merged, then those shorter than ``min_duration`` dropped; with
+    ``split_longer``, events longer than that are re-cut at ``split_ratio`` times their peak
+    (:func:`split_long`) and the pieces merged and dropped alike; the score is the curve's
+    maximum inside the event."""
     times = np.asarray(times, dtype=np.float64)
     curve = np.asarray(curve, dtype=np.float64)
     end = float(duration) if duration is not None else (float(times[-1]) + step / 2 if len(times) else 0.0)
@@ -102,6 +137,9 @@ def class_events(
         (max(0.0, times[s] - step / 2), min(end, times[e - 1] + step / 2)) for s, e in hysteresis(curve, high, low)
     ]
     spans = drop_short(merge_close(spans, merge_gap), min_duration)
+    if split_longer is not None:
+        pieces = split_long(times, step, curve, spans, split_longer, split_ratio)
+        spans = drop_short(merge_close(pieces, merge_gap), min_duration)
     out = []
     for on, off in spans:
         inside = (times >= on) & (times <= off)
@@ -122,17 +160,22 @@ def events_from_curve(
     min_duration: float = 0.0,
     ignore: Iterable[str] = (),
     duration: float | None = None,
+    split_longer: float | None = None,
+    split_ratio: float = 0.7,
 ) -> list[Event]:
     """Every class's events, sorted by onset: smoothing (``median`` samples), hysteresis per
-    class (``high[c]``, ``low[c]``), merging and the minimum duration. Classes in ``ignore``
-    (background, unknown) never give an event."""
+    class (``high[c]``, ``low[c]``), merging, the minimum duration and, with ``split_longer``,
+    over-long events re-cut at ``split_ratio`` of their peak (:func:`class_events`). Classes
+    in ``ignore`` (background, unknown) never give an event."""
     skip = set(ignore)
     smooth = median_smooth(scores, median)
     events = []
     for c, name in enumerate(classes):
         if name in skip:
             continue
-        for on, off, sc in class_events(times, step, smooth[:, c], high[c], low[c], merge_gap, min_duration, duration):
+        for on, off, sc in class_events(
+            times, step, smooth[:, c], high[c], low[c], merge_gap, min_duration, duration, split_longer, split_ratio
+        ):
             events.append(Event(filename, on, off, name, round(sc, 6)))
     return sorted(events, key=lambda e: (e.filename, e.onset, e.event_label))
 
@@ -164,4 +207,5 @@ __all__ = [
     "merge_close",
     "render_csv",
     "render_json",
+    "split_long",
 ]
