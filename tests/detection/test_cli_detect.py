@@ -6,6 +6,7 @@ import json
 import soundfile as sf
 
 from mgcl.cli import main
+from tests.conftest import file_uri
 
 from .conftest import SR, TARGET
 
@@ -85,3 +86,19 @@ def test_split_longer_recuts_events_joined_over_the_background(detection_case, t
     truth = [e for e in detection_case["events"] if e.label == TARGET and e.offset < 21]
     assert len(split) == 2, split
     assert all(abs(e["onset"] - t.onset) < 0.5 and abs(e["offset"] - t.offset) < 0.75 for e, t in zip(split, truth))
+
+
+def test_detect_streams_a_recording_named_by_a_uri(detection_case, tmp_path, capsys):
+    short = tmp_path / "short.wav"
+    sf.write(short, detection_case["wave"][: 21 * SR], SR)
+    store = ["--store", str(detection_case["root"] / "store")]
+    model = str(detection_case["model"])
+    assert main(["detect", model, str(short), "--threshold", "0.5", *store]) == 0
+    local = [line.split("\t")[1:] for line in capsys.readouterr().out.splitlines()]
+    assert main(["detect", model, file_uri(short), "--threshold", "0.5", *store]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert local and [line.split("\t")[1:] for line in out] == local  # the same events
+    assert all(line.startswith(file_uri(short) + "\t") for line in out)  # named by the URI
+    assert main(["detect", model, file_uri(tmp_path / "nope.wav"), "--threshold", "0.5", *store]) == 1
+    err = capsys.readouterr().err
+    assert file_uri(tmp_path / "nope.wav") in err and "file not found" in err

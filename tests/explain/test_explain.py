@@ -404,6 +404,24 @@ def test_cli_json(saved_clap, audio, tmp_path, capsys):
     assert len(doc["top_matches"]) == 3 and doc["out"] == str(out)
 
 
+def test_cli_explains_a_clip_named_by_a_uri(saved_clap, audio, tmp_path, capsys):
+    from mgcl.cli import main
+    from tests.conftest import file_uri
+
+    clip = audio["queries"]["siren"]
+    docs = []
+    for src in (str(clip), file_uri(clip)):
+        out = tmp_path / "why.png"
+        assert main(["explain", str(saved_clap), src, "--out", str(out), "--json", "--store", str(tmp_path / "s")]) == 0
+        docs.append(json.loads(capsys.readouterr().out))
+    local, remote = docs
+    assert remote["file"] == file_uri(clip) and remote["top_k"] == local["top_k"]
+    missing = file_uri(tmp_path / "absent.wav")
+    assert main(["explain", str(saved_clap), missing, "--out", str(tmp_path / "x.png")]) == 2
+    err = capsys.readouterr().err
+    assert missing in err and "file not found" in err and not (tmp_path / "x.png").exists()
+
+
 @pytest.mark.parametrize("case", ["missing_model", "bad_audio", "missing_audio", "not_png"])
 def test_cli_errors_are_one_line(case, saved_clap, audio, tmp_path, capsys):
     from mgcl.cli import main

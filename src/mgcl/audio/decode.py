@@ -20,7 +20,7 @@ import soxr
 
 from mgcl.errors import AudioError
 from mgcl.util.hashing import file_hash, uri_hash
-from mgcl.util.uri import UriError, file_type, is_uri, read_bytes
+from mgcl.util.uri import UriError, file_type, is_uri, open_seekable, read_bytes
 
 #: Bump when decoding/resampling changes: it is part of every feature- and caption-store key.
 PREPROCESS_VERSION = "soundfile+soxr-hq:v1"
@@ -76,16 +76,21 @@ def _unsupported(source: str, suffix: str) -> AudioError:
     )
 
 
+def sndfile_reason(exc: BaseException) -> str:
+    """A decoder error's first line without libsndfile's "Error opening '<path>': " (or
+    "<_io.BytesIO ...>: ", "<pyarrow.NativeFile ...>: " for file objects): the file is named
+    beside it anyway."""
+    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return re.sub(r"^Error opening <[^>]*>: ", "", reason).split("': ", 1)[-1].rstrip(".")
+
+
 def _decode(target, source: str, sample_rate: int) -> np.ndarray:
     """``sf.read`` of a path or a binary file object, validated, mono, at ``sample_rate``
     (AudioError naming ``source``)."""
     try:
         samples, sr = sf.read(target, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        # drop libsndfile's "Error opening '<path>': " (or "<_io.BytesIO ...>: " for bytes)
-        reason = re.sub(r"^Error opening <[^>]*>: ", "", reason).split("': ", 1)[-1].rstrip(".")
-        raise AudioError(source, f"not audio or undecodable ({reason})") from None
+        raise AudioError(source, f"not audio or undecodable ({sndfile_reason(exc)})") from None
     if samples.shape[0] == 0:
         raise AudioError(source, "zero-length audio (no samples)")
     mono = validate_waveform(to_mono(samples), source)
@@ -131,6 +136,17 @@ def load_uri_audio(uri: str, sample_rate: int) -> np.ndarray:
     read through pyarrow.fs (:mod:`mgcl.util.uri`) and decoded from memory; AudioError (one
     line, the URI and a local file's reason) when it is missing, unreadable or not audio, or
     when pyarrow is missing or does not know the scheme."""
+    check_uri(uri)
+    try:
+        data = read_bytes(uri)
+    except UriError as exc:
+        raise _uri_error(exc) from None
+    return decode_audio_bytes(data, sample_rate, uri)
+
+
+def check_uri(uri: str) -> None:
+    """AudioError (one line, a local file's reasons) unless ``uri`` names a non-empty file of a
+    supported audio format: the file's info, one request."""
     suffix = posixpath.splitext(urlsplit(uri).path)[1]
     try:
         kind, size = file_type(uri)
@@ -144,11 +160,16 @@ def load_uri_audio(uri: str, sample_rate: int) -> np.ndarray:
         raise _unsupported(uri, suffix)
     if not size:
         raise AudioError(uri, "empty file (0 bytes)")
+
+
+def open_uri_audio(uri: str):
+    """A checked (:func:`check_uri`) audio file named by a URI, opened for random access
+    (:func:`mgcl.util.uri.open_seekable`): soundfile reads it a block at a time."""
+    check_uri(uri)
     try:
-        data = read_bytes(uri)
+        return open_seekable(uri)
     except UriError as exc:
         raise _uri_error(exc) from None
-    return decode_audio_bytes(data, sample_rate, uri)
 
 
 # ----------------------------------------------------------------------------- sources

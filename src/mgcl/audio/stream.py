@@ -3,12 +3,15 @@
 A two-hour file never sits in memory: :func:`iter_blocks` yields consecutive float32 mono
 blocks at the target rate (soundfile's block reader + libsoxr's streaming resampler, the
 same HQ filter as :func:`mgcl.audio.decode.resample`), :func:`peak` is one such pass
-that keeps only ``max |x|``. A source is a file path or an in-memory ``(waveform, rate)``.
-Errors are one-line :class:`~mgcl.errors.AudioError` naming the file, as in ``decode``.
+that keeps only ``max |x|``. A source is a file path, a URI (``s3://...``, ``file://...``:
+opened for random access through pyarrow.fs, read a block at a time like a local file) or
+an in-memory ``(waveform, rate)``. Errors are one-line :class:`~mgcl.errors.AudioError`
+naming the file, as in ``decode``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,8 +20,18 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from mgcl.audio.decode import SUPPORTED_EXTENSIONS, _not_found, resample, source_name, to_mono, validate_waveform
+from mgcl.audio.decode import (
+    SUPPORTED_EXTENSIONS,
+    _not_found,
+    open_uri_audio,
+    resample,
+    sndfile_reason,
+    source_name,
+    to_mono,
+    validate_waveform,
+)
 from mgcl.errors import AudioError
+from mgcl.util.uri import is_uri
 
 #: Seconds of audio decoded per block (bounded memory: 30 s at 44.1 kHz is 5 MB of float32).
 BLOCK_SECONDS = 30.0
@@ -41,26 +54,38 @@ def check_file(path: str | os.PathLike) -> Path:
     return path
 
 
+def _opened(src) -> tuple[object, str]:
+    """(what soundfile opens: a checked local path or a URI's random-access file, its name)."""
+    if is_uri(src):
+        return open_uri_audio(str(src)), str(src)
+    path = check_file(src)
+    return str(path), str(path)
+
+
 def duration(src) -> float:
     """Length of a source in seconds (from the file header; no decoding)."""
     if isinstance(src, tuple):
         wave, sr = src
         return len(np.asarray(wave)) / float(sr)
-    path = check_file(src)
+    opened, name = _opened(src)
     try:
-        info = sf.info(str(path))
+        info = sf.info(opened)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
-        raise AudioError(str(path), f"not audio or undecodable ({str(exc).splitlines()[0]})") from None
+        raise AudioError(name, f"not audio or undecodable ({sndfile_reason(exc)})") from None
+    finally:
+        if not isinstance(opened, str):
+            opened.close()
     return info.frames / float(info.samplerate)
 
 
-def _file_blocks(path: Path, sample_rate: int, block_seconds: float) -> Iterator[np.ndarray]:
+def _file_blocks(opened, name: str, sample_rate: int, block_seconds: float) -> Iterator[np.ndarray]:
     try:
-        f = sf.SoundFile(str(path))
+        f = sf.SoundFile(opened)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise AudioError(str(path), f"not audio or undecodable ({reason.split(chr(39) + ': ', 1)[-1]})") from None
-    with f:
+        if not isinstance(opened, str):
+            opened.close()
+        raise AudioError(name, f"not audio or undecodable ({sndfile_reason(exc)})") from None
+    with f, contextlib.nullcontext() if isinstance(opened, str) else opened:
         sr = int(f.samplerate)
         stream = None if sr == sample_rate else soxr.ResampleStream(sr, sample_rate, 1, dtype="float32", quality="HQ")
         n_block = max(1, int(block_seconds * sr))
@@ -70,14 +95,14 @@ def _file_blocks(path: Path, sample_rate: int, block_seconds: float) -> Iterator
                 got += block.shape[0]
                 mono = np.ascontiguousarray(to_mono(block), dtype=np.float32)
                 if not np.all(np.isfinite(mono)):
-                    raise AudioError(str(path), "audio contains NaN or infinite samples")
+                    raise AudioError(name, "audio contains NaN or infinite samples")
                 out = mono if stream is None else stream.resample_chunk(mono)
                 if len(out):
                     yield out
-        except (sf.LibsndfileError, RuntimeError) as exc:
-            raise AudioError(str(path), f"undecodable ({str(exc).splitlines()[0]})") from None
+        except (sf.LibsndfileError, RuntimeError, OSError) as exc:
+            raise AudioError(name, f"undecodable ({str(exc).splitlines()[0]})") from None
         if got == 0:
-            raise AudioError(str(path), "zero-length audio (no samples)")
+            raise AudioError(name, "zero-length audio (no samples)")
         if stream is not None:
             tail = stream.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
             if len(tail):
@@ -97,7 +122,7 @@ def iter_blocks(src, sample_rate: int, block_seconds: float = BLOCK_SECONDS) -> 
         for i in range(0, len(wave), n):
             yield wave[i : i + n]
         return
-    yield from _file_blocks(check_file(src), int(sample_rate), float(block_seconds))
+    yield from _file_blocks(*_opened(src), int(sample_rate), float(block_seconds))
 
 
 def peak(src, sample_rate: int, block_seconds: float = BLOCK_SECONDS) -> tuple[float, int]:

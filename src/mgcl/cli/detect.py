@@ -7,7 +7,15 @@ import sys
 import textwrap
 from pathlib import Path
 
-from mgcl.cli.common import add_command, add_model_options, add_store, audio_inputs, load_model, report_failures
+from mgcl.cli.common import (
+    add_command,
+    add_model_options,
+    add_store,
+    audio_inputs,
+    load_model,
+    path_or_uri,
+    report_failures,
+)
 from mgcl.detection.detect import BACKGROUND_LABELS, DetectOptions
 from mgcl.detection.events import render_csv, render_json
 from mgcl.errors import MgclError
@@ -23,7 +31,9 @@ DESCRIPTION = textwrap.fill(
     "scored by the model's few-shot method; the class curves are median-filtered "
     "(--median) and thresholded with hysteresis (an event starts above --threshold and "
     "lasts while its score stays above --low-ratio x threshold); events closer than "
-    "--merge-gap are merged and those shorter than --min-duration dropped. Without "
+    "--merge-gap are merged and those shorter than --min-duration dropped; with "
+    "--split-longer, longer events are re-cut where their score stays above --split-ratio x "
+    "their peak (several events joined over the background fall apart). Without "
     "--threshold, each class's threshold is chosen on the model's support clips: half-way "
     "between held-out clips of the class and of the other classes (0.5 when they are not at "
     "hand). A support class named 'background' (see --ignore) and the model's unknown label "
@@ -36,6 +46,8 @@ EPILOG = """examples:
   mgcl detect my_model field_recording.wav --out events.csv
   mgcl detect my_model day1.flac day2.flac --hop 0.5 --min-duration 0.5 --out events.json
   mgcl detect my_model recording.wav --threshold 0.7
+  mgcl detect my_model barks.wav --split-longer 2 --out events.csv     # barks last under 2 s
+  mgcl detect my_model s3://bucket/site4/ --out events.csv              # URIs: streamed too
 
 exit status: 0 written; 1 some files could not be read (the others are processed);
 2 usage error, missing model."""
@@ -46,7 +58,13 @@ OUT_FORMATS = (".csv", ".json")
 def register(sub) -> argparse.ArgumentParser:
     p = add_command(sub, "detect", run, HELP, DESCRIPTION, EPILOG)
     p.add_argument("model", type=Path, metavar="MODEL_DIR", help="folder written by `mgcl fit`")
-    p.add_argument("inputs", type=Path, nargs="+", metavar="FILE", help="recordings (or folders, manifests)")
+    p.add_argument(
+        "inputs",
+        type=path_or_uri,
+        nargs="+",
+        metavar="FILE",
+        help="recordings (or folders, manifests): local paths or URIs (s3://, gs://, file://: streamed)",
+    )
     d = DetectOptions()
     p.add_argument(
         "--window", type=float, default=d.window, metavar="S", help=f"seconds per scored window (default {d.window})"
@@ -95,7 +113,7 @@ def register(sub) -> argparse.ArgumentParser:
         default=d.split_longer,
         metavar="S",
         help="re-cut events longer than S seconds where the score stays above --split-ratio x their peak "
-        "(default: never; try a few times the length of the events you look for)",
+        "(default: never; about 1-1.5 x the longest event you look for)",
     )
     p.add_argument(
         "--split-ratio",

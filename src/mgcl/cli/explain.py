@@ -11,8 +11,9 @@ import json
 import textwrap
 from pathlib import Path
 
+from mgcl.audio.decode import check_uri
 from mgcl.audio.stream import duration as audio_duration
-from mgcl.cli.common import add_command, add_model_options, load_model
+from mgcl.cli.common import add_command, add_model_options, load_model, path_or_uri
 from mgcl.detection.detect import DetectOptions
 from mgcl.detection.overview import overview_spectrogram
 from mgcl.errors import MgclError
@@ -20,6 +21,7 @@ from mgcl.explain.compute import explain_clip
 from mgcl.explain.render import render
 from mgcl.explain.timeline import render_timeline
 from mgcl.pipeline import default_store, detect_files
+from mgcl.util.uri import is_uri
 
 #: Files longer than this (seconds) are explained as a detection timeline.
 LONG_FILE_S = 30.0
@@ -64,7 +66,9 @@ def register(subparsers) -> argparse.ArgumentParser:
     """Add ``explain`` to the sub-parsers of the ``mgcl`` command; returns its parser."""
     p = add_command(subparsers, "explain", cmd_explain, HELP, DESCRIPTION, EPILOG)
     p.add_argument("model", type=Path, metavar="MODEL_DIR", help="folder written by `mgcl fit`")
-    p.add_argument("file", type=Path, metavar="FILE", help="the audio clip to explain")
+    p.add_argument(
+        "file", type=path_or_uri, metavar="FILE", help="the audio clip to explain (a path or a URI: s3://, file://)"
+    )
     p.add_argument(
         "--out",
         type=Path,
@@ -174,7 +178,9 @@ def cmd_explain(args) -> int:
     _check_out(args.out)
     store = args.store if args.store is not None else default_store()
     clf = load_model(args, store=store)
-    if not args.file.exists():  # before the backbone is built: fail fast
+    if is_uri(args.file):  # before the backbone is built: fail fast
+        check_uri(args.file)
+    elif not args.file.exists():
         raise MgclError(f"{args.file}: file not found")
     if args.timeline or audio_duration(str(args.file)) > LONG_FILE_S:
         return explain_long(args, clf, store)

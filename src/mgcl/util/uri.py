@@ -109,12 +109,13 @@ def file_type(uri: str) -> tuple[str, int | None]:
     return _info(uri)[2:]
 
 
-def _open_file(uri: str):
-    """An input stream of the file at ``uri``: one request; a failure is classified (missing,
-    directory, unreadable) by a second one, on the error path only."""
+def _open_file(uri: str, seekable: bool = False):
+    """An input stream of the file at ``uri`` (``seekable``: a random-access file): one
+    request; a failure is classified (missing, directory, unreadable) by a second one, on the
+    error path only."""
     fs, path = resolve(uri)
     try:
-        return fs.open_input_stream(path, compression=None)
+        return fs.open_input_file(path) if seekable else fs.open_input_stream(path, compression=None)
     except FileNotFoundError:
         raise UriError(uri, "file not found", "missing") from None
     except OSError as exc:
@@ -139,6 +140,13 @@ def blocks(uri: str, size: int = BLOCK) -> Iterator[bytes]:
             if not block:
                 return
             yield block
+
+
+def open_seekable(uri: str):
+    """The file at ``uri`` as a seekable binary file (pyarrow's random-access file: ``read``,
+    ``seek``, ``tell``), for a decoder that reads a long file a block at a time; UriError
+    (missing, directory, unreadable) as :func:`blocks`."""
+    return _open_file(uri, seekable=True)
 
 
 def read_bytes(uri: str) -> bytes:
