@@ -252,6 +252,24 @@ def test_summary_is_json(clap_expl):
     assert {m["concept"] for m in doc["top_matches"]} <= set(clap_expl.concept_labels)
 
 
+def test_a_rejected_clip_is_explained_with_the_models_answer(clap_model, audio, tmp_path, monkeypatch, capsys):
+    from mgcl.cli.explain import print_summary
+
+    clip = audio["queries"]["siren"]
+    kept = explain_clip(clap_model, clip, concepts="text")
+    assert not kept.rejected and kept.answer == kept.predicted == clap_model.predict([clip])[0]
+    p = float(kept.probabilities[kept.winner])
+    monkeypatch.setattr(clap_model, "reject_threshold_", min(1.0, p + 0.01), raising=False)  # just above it
+    e = explain_clip(clap_model, clip, concepts="text")
+    assert clap_model.predict([clip]) == [clap_model.unknown_label_] == [e.answer]  # what predict says
+    assert e.rejected and e.predicted == kept.predicted  # the picture still explains the best class
+    doc = e.to_dict()
+    assert doc["answer"] == "unknown" and doc["rejected"] and doc["reject_threshold"] == pytest.approx(p + 0.01)
+    _check_png(render(e, tmp_path / "rejected.png"))
+    print_summary(clip, e)
+    assert f"\tunknown\t{p:.3f} (best class {e.predicted} {p:.3f} < rejection threshold" in capsys.readouterr().out
+
+
 def test_bad_inputs_are_one_line_errors(clap_model, tmp_path):
     bad = tmp_path / "bad.wav"
     bad.write_text("not audio")

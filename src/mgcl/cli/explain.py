@@ -195,13 +195,21 @@ def cmd_explain(args) -> int:
         doc["out"] = str(args.out)
         print(json.dumps(doc, indent=2, ensure_ascii=False))
     else:
-        p = float(expl.probabilities[expl.winner])
-        r = expl.runner_up
-        alt = f" (runner-up {expl.classes[r]} {float(expl.probabilities[r]):.3f})" if r is not None else ""
-        print(f"{args.file}\t{expl.predicted}\t{p:.3f}{alt}")
-        best = expl.top_matches(1)
-        if best:
-            m = best[0]
-            print(f"best match: {m['start']:.2f}-{m['end']:.2f} s <-> {m['concept']}")
+        print_summary(args.file, expl)
         print(f"explanation: {args.out}")
     return 0
+
+
+def print_summary(file, expl) -> None:
+    """The model's answer (a class, or its unknown label with the best class beside it), its
+    probability and the runner-up; then the plan's best match, when there is a plan."""
+    p = float(expl.probabilities[expl.winner])
+    r = expl.runner_up
+    alt = f" (runner-up {expl.classes[r]} {float(expl.probabilities[r]):.3f})" if r is not None else ""
+    if expl.rejected:
+        alt = f" (best class {expl.predicted} {p:.3f} < rejection threshold {expl.reject_threshold:.3f})" + alt
+    print(f"{file}\t{expl.answer}\t{p:.3f}{alt}")
+    best = expl.top_matches(1)
+    if best:
+        m = best[0]
+        print(f"best match: {m['start']:.2f}-{m['end']:.2f} s <-> {m['concept']}")

@@ -113,6 +113,8 @@ class Explanation:
     concept_branch: str | None = None
     nearest: list = field(default_factory=list)  # the support clips nearest the query: name, label, similarity
     branch_off: bool = False
+    reject_threshold: float | None = None  # the model's open-set threshold on the best probability
+    unknown_label: str = "unknown"
 
     # ------------------------------------------------------------------ derived
     @property
@@ -136,7 +138,19 @@ class Explanation:
 
     @property
     def predicted(self) -> str:
+        """The most probable class (what the picture explains, also when it is rejected)."""
         return self.classes[self.winner]
+
+    @property
+    def rejected(self) -> bool:
+        """Whether the model answers ``unknown_label``: its best probability is below the
+        model's rejection threshold (as ``predict`` decides)."""
+        return self.reject_threshold is not None and float(self.probabilities[self.winner]) < self.reject_threshold
+
+    @property
+    def answer(self) -> str:
+        """What ``mgcl predict`` answers: the predicted class, or ``unknown_label`` when rejected."""
+        return self.unknown_label if self.rejected else self.predicted
 
     def branch_table(self) -> list[dict]:
         """Per branch: its contribution to the winner's and the runner-up's logit and to the
@@ -197,6 +211,9 @@ class Explanation:
             "duration": round(self.duration, 3),
             "predicted": self.predicted,
             "probability": float(self.probabilities[self.winner]),
+            "answer": self.answer,
+            "rejected": self.rejected,
+            "reject_threshold": self.reject_threshold,
             "runner_up": None if r is None else self.classes[r],
             "top_k": [{"label": c, "probability": float(p)} for c, p in self.top_k],
             "logits": {
@@ -472,6 +489,8 @@ def explain_clip(classifier, source, top_k: int = 3, concepts: str = "auto") -> 
         logits=logits,
         contributions=contributions,
         top_k=top,
+        reject_threshold=getattr(classifier, "reject_threshold_", None),
+        unknown_label=getattr(classifier, "unknown_label_", None) or classifier.unknown_label,
     )
     if hasattr(classifier, "nearest_support"):
         expl.nearest = classifier.nearest_support(query, 3)[0]

@@ -129,8 +129,14 @@ def render(explanation: Explanation, out_png: str | os.PathLike, dpi: int = 110)
         p = e.probabilities[e.winner]
         r = e.runner_up
         sub = f"  ·  runner-up '{e.classes[r]}' p = {e.probabilities[r]:.2f}" if r is not None else ""
+        head = f"predicted '{e.predicted}' (p = {p:.2f})"
+        if e.rejected:
+            head = (
+                f"answer '{e.answer}': best class '{e.predicted}' p = {p:.2f} "
+                f"< rejection threshold {e.reject_threshold:.2f}"
+            )
         fig.suptitle(
-            f"{e.source}: predicted '{e.predicted}' (p = {p:.2f}){sub}\nmethod {e.method}, backbone {e.backbone}"
+            f"{e.source}: {head}{sub}\nmethod {e.method}, backbone {e.backbone}"
             + (
                 "\nnearest support clips: "
                 + "  ·  ".join(
