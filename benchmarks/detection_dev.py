@@ -110,24 +110,29 @@ def main() -> None:
             }
             grain, cap = best(score)
             choice[m] = {"grain": grain, "negatives_per_positive": cap, "mean_f1": round(score[grain, cap], 2)}
-        # stage 2: each method's post-processing, on its stage-1 support (scores kept)
+
+        def post_results(m: str, post: dict) -> list[dict]:
+            """Method ``m`` on its stage-1 support with post-processing ``post`` (scores kept)."""
+            return run_benchmark(
+                backbone,
+                recs,
+                SHOTS,
+                (m,),
+                STAGE1,
+                frames_cache=frames,
+                scores_cache=scores,
+                negatives_per_positive={m: choice[m]["negatives_per_positive"]},
+                support_grain=choice[m]["grain"],
+                postprocess={m: post},
+            ).doc["results"]
+
+        # stage 2: each method's post-processing, on its stage-1 support
         for m in METHODS:
             score = {}
             for i, post in enumerate(POST_GRID):
-                bench = run_benchmark(
-                    backbone,
-                    recs,
-                    SHOTS,
-                    (m,),
-                    STAGE1,
-                    frames_cache=frames,
-                    scores_cache=scores,
-                    negatives_per_positive={m: choice[m]["negatives_per_positive"]},
-                    support_grain=choice[m]["grain"],
-                    postprocess={m: post},
-                )
-                score[i] = mean_f1(bench.doc["results"])
-                post_runs += [{**post, **r} for r in bench.doc["results"]]
+                results = post_results(m, post)
+                score[i] = mean_f1(results)
+                post_runs += [{**post, **r} for r in results]
             i = best(score)
             choice[m]["postprocess"] = POST_GRID[i]
             choice[m]["post_mean_f1"] = round(score[i], 2)
@@ -136,21 +141,9 @@ def main() -> None:
         for m in METHODS:
             score = {}
             for i, split in enumerate(SPLIT_GRID):
-                post = {**choice[m]["postprocess"], **split}
-                bench = run_benchmark(
-                    backbone,
-                    recs,
-                    SHOTS,
-                    (m,),
-                    STAGE1,
-                    frames_cache=frames,
-                    scores_cache=scores,
-                    negatives_per_positive={m: choice[m]["negatives_per_positive"]},
-                    support_grain=choice[m]["grain"],
-                    postprocess={m: post},
-                )
-                score[i] = mean_f1(bench.doc["results"])
-                split_runs += [{"split": split, **r} for r in bench.doc["results"]]
+                results = post_results(m, {**choice[m]["postprocess"], **split})
+                score[i] = mean_f1(results)
+                split_runs += [{"split": split, **r} for r in results]
             i = best(score)
             choice[m]["split"] = SPLIT_GRID[i]
             choice[m]["split_mean_f1"] = round(score[i], 2)
