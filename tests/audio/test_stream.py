@@ -22,6 +22,23 @@ def test_a_uri_streams_the_local_files_samples(write_wav, fmt, ext):
     assert peak(file_uri(p), 16000) == peak(p, 16000)
 
 
+def test_streaming_a_uri_asks_no_file_info_besides_opening_it(write_wav, monkeypatch):
+    from mgcl.util import uri as uri_mod
+
+    p = write_wav("a.wav", tone(440, 2.0, 16000), 16000)
+    calls = []
+    real = uri_mod._info
+    monkeypatch.setattr(uri_mod, "_info", lambda u: calls.append(u) or real(u))
+    assert duration(file_uri(p)) == pytest.approx(2.0) and sum(len(b) for b in iter_blocks(file_uri(p), 16000)) > 0
+    assert calls == []  # the open is the one request; only a failure it cannot name asks again
+    with pytest.raises(AudioError, match="file not found"):
+        list(iter_blocks(file_uri(p.with_name("nope.wav")), 16000))
+    assert calls == []  # named by the open itself
+    with pytest.raises(AudioError, match="is a directory"):
+        list(iter_blocks(file_uri(p.parent), 16000))
+    assert calls == [file_uri(p.parent)]
+
+
 def test_a_uri_fails_with_the_local_files_reasons(write_wav, tmp_path):
     cases = {
         "missing": tmp_path / "nope.wav",

@@ -163,13 +163,22 @@ def check_uri(uri: str) -> None:
 
 
 def open_uri_audio(uri: str):
-    """A checked (:func:`check_uri`) audio file named by a URI, opened for random access
-    (:func:`mgcl.util.uri.open_seekable`): soundfile reads it a block at a time."""
-    check_uri(uri)
+    """An audio file named by a URI, opened for random access
+    (:func:`mgcl.util.uri.open_seekable`: one request, a failure classified on the error path
+    only) and checked as :func:`check_uri` does, from the open file (its size, no second
+    request): soundfile reads it a block at a time."""
     try:
-        return open_seekable(uri)
+        f = open_seekable(uri)
     except UriError as exc:
         raise _uri_error(exc) from None
+    suffix = posixpath.splitext(urlsplit(uri).path)[1]
+    if suffix.lower() not in SUPPORTED_EXTENSIONS:
+        f.close()
+        raise _unsupported(uri, suffix)
+    if f.size() == 0:
+        f.close()
+        raise AudioError(uri, "empty file (0 bytes)")
+    return f
 
 
 # ----------------------------------------------------------------------------- sources

@@ -54,12 +54,23 @@ def check_file(path: str | os.PathLike) -> Path:
     return path
 
 
-def _opened(src) -> tuple[object, str]:
-    """(what soundfile opens: a checked local path or a URI's random-access file, its name)."""
-    if is_uri(src):
-        return open_uri_audio(str(src)), str(src)
-    path = check_file(src)
-    return str(path), str(path)
+@contextlib.contextmanager
+def _sound_file(src) -> Iterator[tuple[sf.SoundFile, str]]:
+    """(an open ``sf.SoundFile`` of a checked local path or of a URI's random-access file, the
+    source's name); the URI's file is closed with it. AudioError (one line) when it is missing,
+    unsupported, empty or not audio."""
+    with contextlib.ExitStack() as stack:
+        if is_uri(src):
+            name = str(src)
+            raw = stack.enter_context(open_uri_audio(name))
+        else:
+            name = raw = str(check_file(src))
+        try:
+            f = sf.SoundFile(raw)
+        except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+            raise AudioError(name, f"not audio or undecodable ({sndfile_reason(exc)})") from None
+        with f:
+            yield f, name
 
 
 def duration(src) -> float:
@@ -67,25 +78,12 @@ def duration(src) -> float:
     if isinstance(src, tuple):
         wave, sr = src
         return len(np.asarray(wave)) / float(sr)
-    opened, name = _opened(src)
-    try:
-        info = sf.info(opened)
-    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
-        raise AudioError(name, f"not audio or undecodable ({sndfile_reason(exc)})") from None
-    finally:
-        if not isinstance(opened, str):
-            opened.close()
-    return info.frames / float(info.samplerate)
+    with _sound_file(src) as (f, _):
+        return f.frames / float(f.samplerate)
 
 
-def _file_blocks(opened, name: str, sample_rate: int, block_seconds: float) -> Iterator[np.ndarray]:
-    try:
-        f = sf.SoundFile(opened)
-    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
-        if not isinstance(opened, str):
-            opened.close()
-        raise AudioError(name, f"not audio or undecodable ({sndfile_reason(exc)})") from None
-    with f, contextlib.nullcontext() if isinstance(opened, str) else opened:
+def _file_blocks(src, sample_rate: int, block_seconds: float) -> Iterator[np.ndarray]:
+    with _sound_file(src) as (f, name):
         sr = int(f.samplerate)
         stream = None if sr == sample_rate else soxr.ResampleStream(sr, sample_rate, 1, dtype="float32", quality="HQ")
         n_block = max(1, int(block_seconds * sr))
@@ -122,7 +120,7 @@ def iter_blocks(src, sample_rate: int, block_seconds: float = BLOCK_SECONDS) -> 
         for i in range(0, len(wave), n):
             yield wave[i : i + n]
         return
-    yield from _file_blocks(*_opened(src), int(sample_rate), float(block_seconds))
+    yield from _file_blocks(src, int(sample_rate), float(block_seconds))
 
 
 def peak(src, sample_rate: int, block_seconds: float = BLOCK_SECONDS) -> tuple[float, int]:
